@@ -1,0 +1,105 @@
+"""The one place that talks to the kernel through ctypes.
+
+Everything here is deliberately small: the syscall number for this machine, the
+``struct kcmp_epoll_slot`` layout, and :func:`kcmp`, which returns the kernel's raw
+answer or raises :class:`OSError` with the errno.  Tests replace :data:`kcmp` (the
+seam) to produce answers this machine cannot, such as ENOSYS.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+import platform
+
+# From each architecture's syscall table; see KCMP(2) "VERSIONS".  An architecture
+# missing here is reported, never guessed: a wrong number would call another syscall.
+SYSCALL_NUMBERS: dict[str, int] = {
+    "x86_64": 312,
+    "amd64": 312,
+    "i386": 349,
+    "i486": 349,
+    "i586": 349,
+    "i686": 349,
+    "aarch64": 272,
+    "arm64": 272,
+    "riscv64": 272,
+    "loongarch64": 272,
+    "armv6l": 378,
+    "armv7l": 378,
+    "armv8l": 378,
+    "arm": 378,
+    "ppc64le": 354,
+    "ppc64": 354,
+    "ppc": 354,
+    "s390x": 343,
+    "mips": 4347,
+    "mipsel": 4347,
+    "mips64": 5306,
+    "mips64el": 5306,
+}
+
+
+class UnsupportedArchitecture(OSError):
+    """kcmp's syscall number is not known for this machine."""
+
+    def __init__(self, machine: str) -> None:
+        super().__init__(
+            errno.ENOSYS, f"kcmp syscall number unknown for architecture {machine!r}"
+        )
+        self.machine = machine
+
+
+class EpollSlot(ctypes.Structure):
+    """``struct kcmp_epoll_slot``: three u32, 12 bytes (the man page's u64 toff is wrong)."""
+
+    _fields_ = (
+        ("efd", ctypes.c_uint32),
+        ("tfd", ctypes.c_uint32),
+        ("toff", ctypes.c_uint32),
+    )
+
+
+def syscall_number(machine: str | None = None) -> int:
+    """The kcmp syscall number for *machine* (default: this one)."""
+    name = platform.machine() if machine is None else machine
+    try:
+        return SYSCALL_NUMBERS[name]
+    except KeyError:
+        raise UnsupportedArchitecture(name) from None
+
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_syscall = _libc.syscall
+_syscall.restype = ctypes.c_long
+_syscall.argtypes = (
+    ctypes.c_long,
+    ctypes.c_long,
+    ctypes.c_long,
+    ctypes.c_long,
+    ctypes.c_ulong,
+    ctypes.c_ulong,
+)
+_number: int | None = None
+
+
+def _kcmp(pid1: int, pid2: int, type_: int, idx1: int, idx2: int) -> int:
+    ret: int = _syscall(_number if _number is not None else number(), pid1, pid2, type_, idx1, idx2)
+    if ret < 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
+    return ret
+
+
+def number() -> int:
+    """The syscall number, raising :class:`UnsupportedArchitecture` where unknown."""
+    global _number
+    if _number is None:
+        _number = syscall_number()
+    return _number
+
+
+#: The seam: ``kcmp(pid1, pid2, type, idx1, idx2)`` returns 0, 1, 2 or 3, or raises
+#: OSError carrying the errno.  Tests may replace it.
+kcmp = _kcmp

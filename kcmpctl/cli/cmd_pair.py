@@ -1,0 +1,105 @@
+"""kcmpctl pair: two processes, or two fds, compared type by type."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import click
+
+from .. import procs
+from ..errors import KcmpError, KcmpUnavailable
+from ..kcmp import TASK_TYPES, Comparison, Resource, compare, compare_files
+from ..render import pair as view
+from ..status import ExitStatus, Report
+from .options import Output, flatten, output_options, type_option
+from .params import parse_operand
+
+EPILOG = """\b
+Examples:
+  kcmpctl pair $$ $PPID            does my shell share anything with its parent?
+  kcmpctl pair 1234 1240 -t files  one fd table? (exit 0 yes, 1 no)
+  kcmpctl pair 1234:3 1240:7       one open file description behind the two fds?
+"""
+
+
+@click.command(epilog=EPILOG, short_help="Compare two processes, or two fds.")
+@click.argument("operands", nargs=-1, metavar="PID1 PID2 | PID1:FD1 PID2:FD2")
+@type_option()
+@output_options(view.COLUMNS, view.TASK_DEFAULTS)
+def pair(operands: tuple[str, ...], types: Sequence[list[Resource]], out: Output) -> ExitStatus:
+    """Compare the kernel objects of two processes, or the files behind two fds.
+
+    Task types: vm, files, fs, sighand, io, sysvsem (default: all six). A type that
+    neither process has (io, sysvsem, a kernel thread's vm) is "none", never "shared".
+
+    Exit status: 0 every type shared, 1 some not shared, 2 trouble.
+    """
+    if len(operands) != 2:
+        raise click.UsageError("expected two operands: PID1 PID2, or PID1:FD1 PID2:FD2")
+    try:
+        (pid1, fd1), (pid2, fd2) = (parse_operand(o) for o in operands)
+    except ValueError as err:
+        raise click.UsageError(str(err)) from None
+    if (fd1 is None) != (fd2 is None):
+        raise click.UsageError("operands mix PID and PID:FD forms; use both of one form")
+
+    report = Report()
+    records: list[dict[str, Any]] = []
+    if fd1 is not None and fd2 is not None:
+        if types:
+            raise click.UsageError("-t applies to PID operands, not PID:FD")
+        targets = (procs.fd_target(pid1, fd1), procs.fd_target(pid2, fd2))
+        result, error = _attempt(report, lambda: compare_files(pid1, fd1, pid2, fd2), out)
+        records.append(
+            view.record(
+                pid1, pid2, Resource.FILE, result, fd1=fd1, fd2=fd2, error=error, targets=targets
+            )
+        )
+        defaults = view.FILE_DEFAULTS
+    else:
+        selected = flatten(types) or list(TASK_TYPES)
+        seen_errors: set[str] = set()
+        for resource in selected:
+            result, error = _attempt(
+                report, lambda r=resource: compare(pid1, pid2, r), out, seen_errors
+            )
+            records.append(view.record(pid1, pid2, resource, result, error=error))
+        defaults = view.TASK_DEFAULTS
+
+    if out.mode == "json":
+        out.json({"pairs": records})
+    elif not report.trouble or any(r["error"] is None for r in records):
+        title = None
+        if out.mode == "human":
+            title = f"{_name(pid1)} and {_name(pid2)}"
+        out.table(out.columns(view.COLUMNS, defaults), map(view.table_row, records), title=title)
+    return report.status
+
+
+def _name(pid: int) -> str:
+    comm = procs.comm(pid)
+    return f"{pid} ({comm})" if comm is not None else str(pid)
+
+
+def _attempt(
+    report: Report,
+    call: Any,
+    out: Output,
+    seen: set[str] | None = None,
+) -> tuple[Comparison | None, str | None]:
+    """Run one comparison; a kernel error becomes a row error and one stderr line."""
+    try:
+        result: Comparison = call()
+    except KcmpUnavailable:
+        raise
+    except KcmpError as err:
+        report.fail()
+        message = str(err)
+        if seen is None or message not in seen:
+            out.warn(message)
+            if seen is not None:
+                seen.add(message)
+        return None, message
+    report.differ(not result.shared)
+    return result, None

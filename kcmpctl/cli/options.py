@@ -1,0 +1,207 @@
+"""Options shared by the commands: output shaping, process selection, types."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+import click
+
+from ..kcmp import TASK_TYPES, Resource
+from ..render.columns import Column, ColumnError, choose, parse_spec
+from ..render.terminal import Terminal
+from ..status import ExitStatus
+from .params import PidListType, PidType, RegexType, TypeListType, UserType
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Output(Terminal):
+    """The terminal plus this command's column choice (``-o``)."""
+
+    def __init__(self, mode: str, *, color: str, headings: bool, columns_spec: str | None) -> None:
+        super().__init__(mode, color=color, headings=headings)
+        self.columns_spec = columns_spec
+
+    def columns(self, available: Sequence[Column], defaults: Sequence[str]) -> list[Column]:
+        return choose(available, defaults, self.columns_spec)
+
+
+def list_columns(out: Terminal, available: Sequence[Column], defaults: Sequence[str]) -> None:
+    """``-H``: the columns a command can show, as a table or ``{"columns": [...]}``."""
+    if out.mode == "json":
+        out.json(
+            {
+                "columns": [
+                    {
+                        "name": c.name,
+                        "key": c.key,
+                        "type": c.json_type,
+                        "default": c.name in defaults,
+                        "description": c.help,
+                    }
+                    for c in available
+                ]
+            }
+        )
+        return
+    meta = (
+        Column("NAME", "column name"),
+        Column("DEFAULT", "shown without -o"),
+        Column("DESCRIPTION", "what it holds"),
+    )
+    out.table(
+        meta,
+        [
+            {"name": c.name, "default": c.name in defaults, "description": c.help}
+            for c in available
+        ],
+    )
+
+
+def output_options(
+    available: Sequence[Column] = (), defaults: Sequence[str] = (), *, columns: bool = True
+) -> Callable[[F], F]:
+    """-J/-r/-n/-q/--color, and -o/-H where the command lists columns.
+
+    The wrapped command receives ``out: Output`` instead of the individual flags.
+    """
+
+    def check_spec(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                parse_spec(value, available)
+            except ColumnError as err:
+                raise click.BadParameter(str(err), ctx, param) from None
+        return value
+
+    def decorate(func: F) -> F:
+        @functools.wraps(func)
+        def wrapper(
+            *args: Any,
+            json: bool,
+            raw: bool,
+            noheadings: bool,
+            quiet: bool,
+            color: str,
+            output: str | None = None,
+            list_columns_: bool = False,
+            **kwargs: Any,
+        ) -> Any:
+            if json and raw:
+                raise click.UsageError("-J/--json and -r/--raw exclude each other")
+            mode = "quiet" if quiet else "json" if json else "raw" if raw else "human"
+            out = Output(mode, color=color, headings=not noheadings, columns_spec=output)
+            if list_columns_:
+                list_columns(out, available, defaults)
+                return ExitStatus.SAME
+            return func(*args, out=out, **kwargs)
+
+        opts: list[Callable[[Any], Any]] = [
+            click.option("-J", "--json", is_flag=True, help="Print one JSON object."),
+            click.option(
+                "-r", "--raw", is_flag=True, help="One line per row, fields separated by a space."
+            ),
+            click.option("-n", "--noheadings", is_flag=True, help="Print no header line."),
+            click.option(
+                "-q", "--quiet", is_flag=True, help="Print nothing; the exit status answers."
+            ),
+            click.option(
+                "--color",
+                type=click.Choice(["auto", "always", "never"]),
+                default="auto",
+                show_default=True,
+                help="Colour the output.",
+            ),
+        ]
+        if columns:
+            opts += [
+                click.option(
+                    "-o",
+                    "--output",
+                    metavar="LIST",
+                    callback=check_spec,
+                    help="Columns to show, comma-separated; +LIST adds to the defaults.",
+                ),
+                click.option(
+                    "-H",
+                    "--list-columns",
+                    "list_columns_",
+                    is_flag=True,
+                    help="List the columns -o can show, then exit.",
+                ),
+            ]
+        result: Any = wrapper
+        for opt in reversed(opts):
+            result = opt(result)
+        return result  # type: ignore[no-any-return]
+
+    return decorate
+
+
+def type_option(allowed: tuple[Resource, ...] = TASK_TYPES) -> Callable[[F], F]:
+    names = ",".join(r.cli_name for r in allowed)
+    return click.option(
+        "-t",
+        "--type",
+        "types",
+        multiple=True,
+        type=TypeListType(allowed),
+        metavar="TYPE",
+        help=f"Compare only these types (repeatable, or comma-separated): {names}.",
+    )
+
+
+def flatten(values: Sequence[Sequence[Any]]) -> list[Any]:
+    """Repeated list options to one list, first occurrence kept."""
+    return list(dict.fromkeys(v for group in values for v in group))
+
+
+def selection_options(*, threads: bool = True) -> Callable[[F], F]:
+    """-p/--pids, -u/--user, -c/--command, --tree (and --threads): an intersection."""
+    opts: list[Callable[[Any], Any]] = [
+        click.option(
+            "-p",
+            "--pids",
+            "--pid",
+            "pids",
+            multiple=True,
+            type=PidListType(),
+            metavar="PIDS",
+            help="PIDs separated by commas or spaces (repeatable).",
+        ),
+        click.option(
+            "-u",
+            "--user",
+            "users",
+            multiple=True,
+            type=UserType(),
+            help="Processes owned by this user name or uid (repeatable).",
+        ),
+        click.option(
+            "-c",
+            "--command",
+            type=RegexType(),
+            metavar="REGEX",
+            help="Processes whose name (comm) matches this regular expression.",
+        ),
+        click.option(
+            "--tree",
+            type=PidType(),
+            metavar="PID",
+            help="This process and all its descendants.",
+        ),
+    ]
+    if threads:
+        opts.append(
+            click.option("--threads", is_flag=True, help="Every thread is its own row (TIDs).")
+        )
+
+    def decorate(func: F) -> F:
+        result: Any = func
+        for opt in reversed(opts):
+            result = opt(result)
+        return result  # type: ignore[no-any-return]
+
+    return decorate

@@ -1,0 +1,182 @@
+"""Input typed at the edge: click parameter types that turn text into valid values."""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Any
+
+import click
+from click.shell_completion import CompletionItem
+
+from ..kcmp import Resource
+from ..procs import pid_max
+
+_SEPARATORS = re.compile(r"[,\s]+")
+FD_MAX = 0x7FFFFFFF  # fds are C ints; the kernel truncates kcmp's idx to 32 bits
+
+
+def parse_pid(text: str, what: str = "PID") -> int:
+    """A decimal PID in the kernel's range, or :class:`ValueError` saying what is wrong."""
+    text = text.strip()
+    if not text.isdigit() or not text.isascii():
+        raise ValueError(f"invalid {what} {text!r}: not a positive decimal number")
+    value = int(text)
+    limit = pid_max()
+    if not 1 <= value <= limit:
+        raise ValueError(f"invalid {what} {text!r}: out of range (1..{limit})")
+    return value
+
+
+def parse_fd(text: str) -> int:
+    text = text.strip()
+    if not text.isdigit() or not text.isascii():
+        raise ValueError(f"invalid fd {text!r}: not a non-negative decimal number")
+    value = int(text)
+    if value > FD_MAX:
+        raise ValueError(f"invalid fd {text!r}: out of range (0..{FD_MAX})")
+    return value
+
+
+def parse_operand(text: str) -> tuple[int, int | None]:
+    """``PID`` or ``PID:FD``."""
+    pid_text, colon, fd_text = text.partition(":")
+    pid = parse_pid(pid_text)
+    return pid, (parse_fd(fd_text) if colon else None)
+
+
+def _complete_pids(incomplete: str) -> list[CompletionItem]:
+    head, sep, last = incomplete.rpartition(",")
+    prefix = head + sep
+    items = []
+    for name in os.listdir("/proc"):
+        if name.isdigit() and name.startswith(last):
+            try:
+                with open(f"/proc/{name}/comm") as f:
+                    comm = f.read().strip()
+            except OSError:
+                continue
+            items.append(CompletionItem(prefix + name, help=comm))
+    return sorted(items, key=lambda i: int(i.value.rpartition(",")[2]))
+
+
+class PidType(click.ParamType):
+    """One PID."""
+
+    name = "pid"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int):
+            return value
+        try:
+            return parse_pid(str(value))
+        except ValueError as err:
+            self.fail(str(err), param, ctx)
+
+    def shell_complete(
+        self, ctx: click.Context, param: click.Parameter, incomplete: str
+    ) -> list[CompletionItem]:
+        return _complete_pids(incomplete)
+
+
+class PidListType(click.ParamType):
+    """PIDs separated by commas or whitespace: ``"12,13 14"``, ``"$(pidof nginx)"``."""
+
+    name = "pids"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> list[int]:
+        if isinstance(value, list):
+            return value
+        text = str(value)
+        parts = _SEPARATORS.split(text.strip())
+        if not text.strip() or any(p == "" for p in parts):
+            self.fail(f"invalid PID list {text!r}: empty entry", param, ctx)
+        try:
+            return [parse_pid(p) for p in parts]
+        except ValueError as err:
+            self.fail(str(err), param, ctx)
+
+    def shell_complete(
+        self, ctx: click.Context, param: click.Parameter, incomplete: str
+    ) -> list[CompletionItem]:
+        return _complete_pids(incomplete)
+
+
+class TypeListType(click.ParamType):
+    """kcmp type names separated by commas, from a fixed set."""
+
+    name = "type"
+
+    def __init__(self, allowed: tuple[Resource, ...]) -> None:
+        self.allowed = allowed
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> list[Resource]:
+        if isinstance(value, list):
+            return value
+        names = [n.strip() for n in str(value).split(",")]
+        if not any(names) or not all(names):
+            self.fail(f"invalid type list {value!r}: empty entry", param, ctx)
+        result = []
+        for name in names:
+            try:
+                resource = Resource.from_name(name)
+            except ValueError:
+                resource = None
+            if resource not in self.allowed:
+                choices = ", ".join(r.cli_name for r in self.allowed)
+                self.fail(f"unknown type {name!r} (choose from {choices})", param, ctx)
+            result.append(resource)
+        return result
+
+    def shell_complete(
+        self, ctx: click.Context, param: click.Parameter, incomplete: str
+    ) -> list[CompletionItem]:
+        head, sep, last = incomplete.rpartition(",")
+        return [
+            CompletionItem(head + sep + r.cli_name)
+            for r in self.allowed
+            if r.cli_name.startswith(last.lower())
+        ]
+
+
+class RegexType(click.ParamType):
+    name = "regex"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> re.Pattern[str]:
+        if isinstance(value, re.Pattern):
+            return value
+        try:
+            return re.compile(str(value))
+        except re.error as err:
+            self.fail(f"invalid regular expression {value!r}: {err}", param, ctx)
+
+
+class UserType(click.ParamType):
+    """A user name or numeric uid, to a uid."""
+
+    name = "user"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int):
+            return value
+        from ..procs import resolve_user
+
+        try:
+            return resolve_user(str(value).strip())
+        except LookupError as err:
+            self.fail(str(err), param, ctx)
+
+    def shell_complete(
+        self, ctx: click.Context, param: click.Parameter, incomplete: str
+    ) -> list[CompletionItem]:
+        import pwd
+
+        return [
+            CompletionItem(p.pw_name) for p in pwd.getpwall() if p.pw_name.startswith(incomplete)
+        ]

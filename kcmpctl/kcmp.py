@@ -1,0 +1,390 @@
+"""kcmp(2) in kernel terms: which object, in what order, and whether it exists at all.
+
+kcmp compares obfuscated kernel pointers.  Two NULL pointers compare equal, so a raw
+0 can mean "both lack the object" rather than "they share it".  kcmpctl tells these
+apart with a reference zombie: a child of this process that has exited and not been
+reaped has NULL mm, files, fs, io_context and SysV undo list, so
+``kcmp(X, zombie, T) == 0`` holds exactly when X has no object of type T.
+"""
+
+from __future__ import annotations
+
+import atexit
+import enum
+import errno
+import os
+import shutil
+from dataclasses import dataclass
+
+from . import _syscall, procs
+from .errors import (
+    UNAVAILABLE_REASON,
+    KcmpError,
+    KcmpUnavailable,
+    from_errno,
+)
+
+
+class Resource(enum.IntEnum):
+    """The kcmp types; the value is what the kernel takes."""
+
+    FILE = 0
+    VM = 1
+    FILES = 2
+    FS = 3
+    SIGHAND = 4
+    IO = 5
+    SYSVSEM = 6
+    EPOLL_TFD = 7
+
+    @property
+    def cli_name(self) -> str:
+        return self.name.lower()
+
+    @classmethod
+    def from_name(cls, name: str) -> Resource:
+        try:
+            return cls[name.strip().upper()]
+        except KeyError:
+            raise ValueError(f"unknown type {name!r}") from None
+
+    @property
+    def nullable(self) -> bool:
+        """Whether a live process may have no object of this type (a NULL pointer)."""
+        return self in _NULLABLE
+
+    @property
+    def is_task_type(self) -> bool:
+        """Compared between two processes as a whole (not per fd)."""
+        return self not in (Resource.FILE, Resource.EPOLL_TFD)
+
+
+_NULLABLE = frozenset(
+    {Resource.VM, Resource.FILES, Resource.FS, Resource.IO, Resource.SYSVSEM}
+)
+
+#: The six types that compare one object of each process, in kcmp's numbering.
+TASK_TYPES: tuple[Resource, ...] = tuple(r for r in Resource if r.is_task_type)
+
+
+class Order(enum.IntEnum):
+    """kcmp's answer: an order between two kernel objects of one type."""
+
+    EQUAL = 0
+    LESS = 1  # pid1's object sorts before pid2's
+    GREATER = 2
+    UNORDERED = 3  # documented "not equal, no order"; no current kernel returns it
+
+    @property
+    def symbol(self) -> str:
+        return _SYMBOLS[self]
+
+    @property
+    def json(self) -> str | None:
+        return _JSON[self]
+
+    def reversed(self) -> Order:
+        """The answer with the two processes swapped."""
+        if self is Order.LESS:
+            return Order.GREATER
+        if self is Order.GREATER:
+            return Order.LESS
+        return self
+
+
+_SYMBOLS = {Order.EQUAL: "=", Order.LESS: "<", Order.GREATER: ">", Order.UNORDERED: "!="}
+_JSON = {Order.EQUAL: "eq", Order.LESS: "lt", Order.GREATER: "gt", Order.UNORDERED: None}
+
+
+@dataclass(frozen=True, slots=True)
+class TypeInfo:
+    resource: Resource
+    kcmp: str
+    object: str
+    clone_flag: str | None
+    description: str
+
+
+TYPE_INFO: tuple[TypeInfo, ...] = (
+    TypeInfo(
+        Resource.FILE,
+        "KCMP_FILE",
+        "open file description (struct file)",
+        None,
+        "Two fds refer to one open file: shared offset and status flags. Made by dup,"
+        " fork inheritance, SCM_RIGHTS and pidfd_getfd; two open() calls never share one.",
+    ),
+    TypeInfo(
+        Resource.VM,
+        "KCMP_VM",
+        "address space (mm_struct)",
+        "CLONE_VM",
+        "Same memory: threads of one process, or a vfork child before it execs."
+        " Kernel threads and zombies have none.",
+    ),
+    TypeInfo(
+        Resource.FILES,
+        "KCMP_FILES",
+        "file descriptor table (files_struct)",
+        "CLONE_FILES",
+        "Same fd table: an fd opened or closed by one is opened or closed for all.",
+    ),
+    TypeInfo(
+        Resource.FS,
+        "KCMP_FS",
+        "root, cwd and umask (fs_struct)",
+        "CLONE_FS",
+        "chdir, chroot and umask by one apply to all.",
+    ),
+    TypeInfo(
+        Resource.SIGHAND,
+        "KCMP_SIGHAND",
+        "signal handler table (sighand_struct)",
+        "CLONE_SIGHAND",
+        "sigaction by one changes the handlers of all. Every process has one.",
+    ),
+    TypeInfo(
+        Resource.IO,
+        "KCMP_IO",
+        "I/O context (io_context)",
+        "CLONE_IO",
+        "Same I/O priority and scheduler state. Most processes have none until"
+        " ioprio_set(); having none is not sharing.",
+    ),
+    TypeInfo(
+        Resource.SYSVSEM,
+        "KCMP_SYSVSEM",
+        "System V semaphore undo list (sem_undo_list)",
+        "CLONE_SYSVSEM",
+        "semop(SEM_UNDO) adjustments are undone together when the last sharer exits."
+        " Most processes have none; having none is not sharing.",
+    ),
+    TypeInfo(
+        Resource.EPOLL_TFD,
+        "KCMP_EPOLL_TFD",
+        "file registered in an epoll instance",
+        None,
+        "Whether an fd of one process is the file an epoll registration points to,"
+        " whatever fd number it was registered under.",
+    ),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    """The answer for one type between two processes (or two fds)."""
+
+    pid1: int
+    pid2: int
+    resource: Resource
+    #: kcmp's order, or ``None`` when either side has no object of this type
+    order: Order | None
+    #: the pids (of the two) that have no such object
+    absent: tuple[int, ...] = ()
+    fd1: int | None = None
+    fd2: int | None = None
+
+    @property
+    def shared(self) -> bool:
+        """One kernel object, present in both: never true for two absent objects."""
+        return self.order is Order.EQUAL and not self.absent
+
+
+# ------------------------------------------------------------------ the reference zombie
+
+
+class NullReference:
+    """An exited, unreaped child: kcmp against it is 0 exactly for NULL objects."""
+
+    def __init__(self) -> None:
+        self.pid = self._spawn()
+        atexit.register(self.close)
+
+    @staticmethod
+    def _spawn() -> int:
+        true = shutil.which("true") or "/bin/true"
+        try:
+            pid = os.posix_spawn(true, [true], {})
+        except OSError:
+            pid = os.fork()
+            if pid == 0:  # pragma: no cover - the child leaves at once
+                os._exit(0)
+        # WNOWAIT: wait until it is a zombie but leave it unreaped.
+        os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
+        return pid
+
+    def alive(self) -> bool:
+        """Still our unreaped zombie (nobody else reaped it and reused its PID)."""
+        try:
+            return (
+                os.waitid(os.P_PID, self.pid, os.WEXITED | os.WNOWAIT | os.WNOHANG)
+                is not None
+            )
+        except ChildProcessError:
+            return False
+
+    def close(self) -> None:
+        if self.pid:
+            try:
+                os.waitpid(self.pid, 0)
+            except ChildProcessError:
+                pass
+            self.pid = 0
+
+
+_reference: NullReference | None = None
+
+
+def null_reference() -> NullReference:
+    """The process-wide reference zombie, made on first use and replaced if reaped."""
+    global _reference
+    if _reference is None or not _reference.alive():
+        _reference = NullReference()
+    return _reference
+
+
+# ---------------------------------------------------------------------------- calls
+
+
+def raw_kcmp(pid1: int, pid2: int, resource: Resource, idx1: int = 0, idx2: int = 0) -> Order:
+    """One kcmp call; errors come back as :class:`OSError` with the errno."""
+    return Order(_syscall.kcmp(pid1, pid2, int(resource), idx1, idx2))
+
+
+def probe() -> None:
+    """Raise :class:`KcmpUnavailable` unless kcmp can be called here.
+
+    ``kcmp(self, -1, -1, -1, -1)`` fails with ESRCH where the call exists and ENOSYS
+    (or EPERM, under Docker's default seccomp profile) where it does not.
+    """
+    try:
+        _syscall.kcmp(os.getpid(), -1, -1, 0, 0)
+    except _syscall.UnsupportedArchitecture as err:
+        raise KcmpUnavailable(errno.ENOSYS, "kcmp", err.strerror) from err
+    except OSError as err:
+        if err.errno in (errno.ENOSYS, errno.EPERM):
+            raise KcmpUnavailable(errno.ENOSYS, "kcmp", UNAVAILABLE_REASON) from err
+        if err.errno != errno.ESRCH:
+            raise from_errno(err.errno or 0, "kcmp") from err
+
+
+def _process_error(err: OSError, pids: tuple[int, ...], resource: Resource) -> KcmpError:
+    """Name the process an ESRCH or EPERM is about."""
+    code = err.errno or 0
+    if code == errno.ENOSYS:
+        return KcmpUnavailable(code, "kcmp", UNAVAILABLE_REASON, pids=pids, resource=resource)
+    culprit = None
+    if code == errno.ESRCH:
+        culprit = next((p for p in pids if not procs.exists(p)), None)
+    elif code == errno.EPERM:
+        culprit = next((p for p in pids if not _may_access(p)), None)
+    subject = (
+        f"process {culprit}"
+        if culprit is not None
+        else "processes " + " and ".join(str(p) for p in dict.fromkeys(pids))
+    )
+    return from_errno(code, subject, pids=pids, resource=resource)
+
+
+def _may_access(pid: int) -> bool:
+    try:
+        _syscall.kcmp(pid, pid, int(Resource.SIGHAND), 0, 0)
+    except OSError as err:
+        return err.errno != errno.EPERM
+    return True
+
+
+def _absent(pid: int, resource: Resource, reference: NullReference) -> bool:
+    return raw_kcmp(pid, reference.pid, resource) is Order.EQUAL
+
+
+def compare(pid1: int, pid2: int, resource: Resource) -> Comparison:
+    """Compare one task resource of two processes (or threads).
+
+    The result's ``shared`` is true only when both have the object and it is the same
+    one; ``absent`` lists whichever of the two has none.  A process whose leader thread
+    has exited is compared through one of its live threads.
+    """
+    if not resource.is_task_type:
+        raise ValueError(f"{resource.cli_name} compares fds: use compare_files/epoll_target")
+    t1, t2 = procs.live_task(pid1), procs.live_task(pid2)
+    try:
+        order = raw_kcmp(t1, t2, resource)
+        absent: tuple[int, ...] = ()
+        if resource.nullable:
+            ref = null_reference()
+            if order is Order.EQUAL:
+                if _absent(t1, resource, ref):
+                    absent = tuple(dict.fromkeys((pid1, pid2)))
+            else:
+                absent = tuple(
+                    p for p, t in ((pid1, t1), (pid2, t2)) if _absent(t, resource, ref)
+                )
+    except OSError as err:
+        raise _process_error(err, (pid1, pid2), resource) from err
+    return Comparison(pid1, pid2, resource, None if absent else order, absent)
+
+
+def compare_files(pid1: int, fd1: int, pid2: int, fd2: int) -> Comparison:
+    """Compare the open file descriptions behind fd1 of pid1 and fd2 of pid2."""
+    for fd in (fd1, fd2):
+        if not 0 <= fd <= 0x7FFFFFFF:
+            # The kernel truncates fds to 32 bits: 2**32 + 3 would silently mean fd 3.
+            raise from_errno(errno.EBADF, f"fd {fd}", "out of range", fds=(fd1, fd2))
+    t1, t2 = procs.live_task(pid1), procs.live_task(pid2)
+    try:
+        order = raw_kcmp(t1, t2, Resource.FILE, fd1, fd2)
+    except OSError as err:
+        if err.errno == errno.EBADF:
+            raise _fd_error(((pid1, fd1), (pid2, fd2)), Resource.FILE) from err
+        raise _process_error(err, (pid1, pid2), Resource.FILE) from err
+    return Comparison(pid1, pid2, Resource.FILE, order, (), fd1, fd2)
+
+
+def _fd_error(pairs: tuple[tuple[int, int], ...], resource: Resource) -> KcmpError:
+    for pid, fd in pairs:
+        if not procs.fd_is_open(pid, fd):
+            st = procs.read_stat(pid)
+            reason = (
+                f"process {pid} has no fd table (it has exited)"
+                if st is not None and st.zombie
+                else f"fd {fd} is not open in process {pid}"
+            )
+            return from_errno(errno.EBADF, "", reason, pids=(pid,), fds=(fd,), resource=resource)
+    pid, fd = pairs[0]
+    return from_errno(errno.EBADF, f"process {pid} fd {fd}", resource=resource)
+
+
+def epoll_target(
+    holder_pid: int, holder_fd: int, epoll_pid: int, epfd: int, tfd: int, toff: int = 0
+) -> bool:
+    """Whether fd *holder_fd* of *holder_pid* is the file registered in an epoll.
+
+    The registration is the *toff*-th one made with fd number *tfd* in the epoll at fd
+    *epfd* of *epoll_pid* (the order /proc/PID/fdinfo/EPFD lists them in).
+    """
+    for value in (holder_fd, epfd, tfd, toff):
+        if not 0 <= value <= 0xFFFFFFFF:
+            raise from_errno(errno.EBADF, f"fd {value}", "out of range")
+    slot = _syscall.EpollSlot(epfd, tfd, toff)
+    try:
+        order = raw_kcmp(
+            holder_pid, epoll_pid, Resource.EPOLL_TFD, holder_fd, _syscall.epoll_slot_address(slot)
+        )
+    except OSError as err:
+        code = err.errno or 0
+        if code == errno.EBADF:
+            raise _fd_error(((holder_pid, holder_fd), (epoll_pid, epfd)), Resource.EPOLL_TFD) from err
+        if code == errno.EINVAL:
+            raise from_errno(
+                code, f"process {epoll_pid} fd {epfd}", "not an epoll instance",
+                pids=(epoll_pid,), fds=(epfd,), resource=Resource.EPOLL_TFD,
+            ) from err
+        if code == errno.ENOENT:
+            raise from_errno(
+                code, f"process {epoll_pid} epoll fd {epfd}",
+                f"no registration with fd number {tfd} at offset {toff}",
+                pids=(epoll_pid,), fds=(epfd, tfd), resource=Resource.EPOLL_TFD,
+            ) from err
+        raise _process_error(err, (holder_pid, epoll_pid), Resource.EPOLL_TFD) from err
+    return order is Order.EQUAL

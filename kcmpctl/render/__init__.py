@@ -1,0 +1,1 @@
+"""Results in, text out: columns, escaping, and the object that owns the terminal."""

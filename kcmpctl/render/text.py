@@ -1,0 +1,49 @@
+"""Escaping of untrusted text (process names, paths) for each output mode.
+
+Process names are chosen by whoever runs the process (PR_SET_NAME) and paths by
+whoever named the file: they may hold ESC sequences, newlines, rich markup or bytes
+that are not UTF-8 (kept as surrogates by :func:`kcmpctl.procs.decode`).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+# C0 and C1 controls, DEL, and the surrogates that stand for undecodable bytes.
+_UNSAFE_HUMAN = re.compile("[\x00-\x1f\x7f-\x9f\udc80-\udcff]")
+# Raw output splits on single spaces: escape all whitespace and the backslash too.
+_UNSAFE_RAW = re.compile("[\\s\\\\\x00-\x1f\x7f-\x9f\udc80-\udcff\u2028\u2029]")
+
+
+def _hex(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    if 0xDC80 <= code <= 0xDCFF:
+        code -= 0xDC00  # the original byte
+    if code > 0xFF:
+        return "".join(f"\\x{b:02x}" for b in match.group().encode("utf-8"))
+    return f"\\x{code:02x}"
+
+
+def escape_human(value: str) -> str:
+    """Controls and undecodable bytes as ``\\xHH``; everything else as it is."""
+    return _UNSAFE_HUMAN.sub(_hex, value)
+
+
+def escape_raw(value: str) -> str:
+    """One whitespace-free field: whitespace, backslash and controls as ``\\xHH``."""
+    return _UNSAFE_RAW.sub(_hex, value)
+
+
+_SURROGATE = re.compile("[\udc80-\udcff]")
+
+
+def json_safe(obj: Any) -> Any:
+    """*obj* with undecodable bytes in strings written as ``\\xHH`` (valid UTF-8 JSON)."""
+    if isinstance(obj, str):
+        return _SURROGATE.sub(_hex, obj)
+    if isinstance(obj, dict):
+        return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [json_safe(v) for v in obj]
+    return obj
