@@ -12,6 +12,7 @@ import ctypes
 import errno
 import os
 import platform
+from collections.abc import Callable
 
 # From each architecture's syscall table; see KCMP(2) "VERSIONS".  An architecture
 # missing here is reported, never guessed: a wrong number would call another syscall.
@@ -45,9 +46,7 @@ class UnsupportedArchitecture(OSError):
     """kcmp's syscall number is not known for this machine."""
 
     def __init__(self, machine: str) -> None:
-        super().__init__(
-            errno.ENOSYS, f"kcmp syscall number unknown for architecture {machine!r}"
-        )
+        super().__init__(errno.ENOSYS, f"kcmp syscall number unknown for architecture {machine!r}")
         self.machine = machine
 
 
@@ -84,20 +83,34 @@ _syscall.argtypes = (
 _number: int | None = None
 
 
-def _kcmp(pid1: int, pid2: int, type_: int, idx1: int, idx2: int) -> int:
-    ret: int = _syscall(_number if _number is not None else number(), pid1, pid2, type_, idx1, idx2)
-    if ret < 0:
-        err = ctypes.get_errno()
-        raise OSError(err, os.strerror(err))
-    return ret
-
-
 def number() -> int:
     """The syscall number, raising :class:`UnsupportedArchitecture` where unknown."""
     global _number
     if _number is None:
         _number = syscall_number()
     return _number
+
+
+def _kcmp(pid1: int, pid2: int, type_: int, idx1: int, idx2: int) -> int:
+    ret: int = _syscall(number(), pid1, pid2, type_, idx1, idx2)
+    if ret < 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
+    return ret
+
+
+def bare() -> tuple[Callable[..., int], int]:
+    """libc's ``syscall`` and kcmp's number, for loops of ~10^5 calls.
+
+    Call as ``f(nr, pid1, pid2, type, idx1, idx2)``; a negative answer means failure,
+    with the errno in :func:`ctypes.get_errno`.  It skips the seam: call
+    :func:`kcmpctl.kcmp.probe` (which goes through it) first.
+    """
+    return _syscall, number()
+
+
+def epoll_slot_address(slot: EpollSlot) -> int:
+    return ctypes.addressof(slot)
 
 
 #: The seam: ``kcmp(pid1, pid2, type, idx1, idx2)`` returns 0, 1, 2 or 3, or raises

@@ -10,6 +10,7 @@ reaped has NULL mm, files, fs, io_context and SysV undo list, so
 from __future__ import annotations
 
 import atexit
+import contextlib
 import enum
 import errno
 import os
@@ -59,9 +60,7 @@ class Resource(enum.IntEnum):
         return self not in (Resource.FILE, Resource.EPOLL_TFD)
 
 
-_NULLABLE = frozenset(
-    {Resource.VM, Resource.FILES, Resource.FS, Resource.IO, Resource.SYSVSEM}
-)
+_NULLABLE = frozenset({Resource.VM, Resource.FILES, Resource.FS, Resource.IO, Resource.SYSVSEM})
 
 #: The six types that compare one object of each process, in kcmp's numbering.
 TASK_TYPES: tuple[Resource, ...] = tuple(r for r in Resource if r.is_task_type)
@@ -216,19 +215,14 @@ class NullReference:
     def alive(self) -> bool:
         """Still our unreaped zombie (nobody else reaped it and reused its PID)."""
         try:
-            return (
-                os.waitid(os.P_PID, self.pid, os.WEXITED | os.WNOWAIT | os.WNOHANG)
-                is not None
-            )
+            return os.waitid(os.P_PID, self.pid, os.WEXITED | os.WNOWAIT | os.WNOHANG) is not None
         except ChildProcessError:
             return False
 
     def close(self) -> None:
         if self.pid:
-            try:
+            with contextlib.suppress(ChildProcessError):
                 os.waitpid(self.pid, 0)
-            except ChildProcessError:
-                pass
             self.pid = 0
 
 
@@ -260,7 +254,7 @@ def probe() -> None:
     try:
         _syscall.kcmp(os.getpid(), -1, -1, 0, 0)
     except _syscall.UnsupportedArchitecture as err:
-        raise KcmpUnavailable(errno.ENOSYS, "kcmp", err.strerror) from err
+        raise KcmpUnavailable(errno.ENOSYS, "kcmp", str(err.strerror)) from err
     except OSError as err:
         if err.errno in (errno.ENOSYS, errno.EPERM):
             raise KcmpUnavailable(errno.ENOSYS, "kcmp", UNAVAILABLE_REASON) from err
@@ -317,9 +311,7 @@ def compare(pid1: int, pid2: int, resource: Resource) -> Comparison:
                 if _absent(t1, resource, ref):
                     absent = tuple(dict.fromkeys((pid1, pid2)))
             else:
-                absent = tuple(
-                    p for p, t in ((pid1, t1), (pid2, t2)) if _absent(t, resource, ref)
-                )
+                absent = tuple(p for p, t in ((pid1, t1), (pid2, t2)) if _absent(t, resource, ref))
     except OSError as err:
         raise _process_error(err, (pid1, pid2), resource) from err
     return Comparison(pid1, pid2, resource, None if absent else order, absent)
@@ -374,17 +366,26 @@ def epoll_target(
     except OSError as err:
         code = err.errno or 0
         if code == errno.EBADF:
-            raise _fd_error(((holder_pid, holder_fd), (epoll_pid, epfd)), Resource.EPOLL_TFD) from err
+            raise _fd_error(
+                ((holder_pid, holder_fd), (epoll_pid, epfd)), Resource.EPOLL_TFD
+            ) from err
         if code == errno.EINVAL:
             raise from_errno(
-                code, f"process {epoll_pid} fd {epfd}", "not an epoll instance",
-                pids=(epoll_pid,), fds=(epfd,), resource=Resource.EPOLL_TFD,
+                code,
+                f"process {epoll_pid} fd {epfd}",
+                "not an epoll instance",
+                pids=(epoll_pid,),
+                fds=(epfd,),
+                resource=Resource.EPOLL_TFD,
             ) from err
         if code == errno.ENOENT:
             raise from_errno(
-                code, f"process {epoll_pid} epoll fd {epfd}",
+                code,
+                f"process {epoll_pid} epoll fd {epfd}",
                 f"no registration with fd number {tfd} at offset {toff}",
-                pids=(epoll_pid,), fds=(epfd, tfd), resource=Resource.EPOLL_TFD,
+                pids=(epoll_pid,),
+                fds=(epfd, tfd),
+                resource=Resource.EPOLL_TFD,
             ) from err
         raise _process_error(err, (holder_pid, epoll_pid), Resource.EPOLL_TFD) from err
     return order is Order.EQUAL

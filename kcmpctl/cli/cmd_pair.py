@@ -56,7 +56,7 @@ def pair(operands: tuple[str, ...], types: Sequence[list[Resource]], out: Output
                 pid1, pid2, Resource.FILE, result, fd1=fd1, fd2=fd2, error=error, targets=targets
             )
         )
-        defaults = view.FILE_DEFAULTS
+        defaults: tuple[str, ...] = view.FILE_DEFAULTS
     else:
         selected = flatten(types) or list(TASK_TYPES)
         seen_errors: set[str] = set()

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from click.shell_completion import CompletionItem
 
 from ..kcmp import Resource
 from ..procs import pid_max
+
+if TYPE_CHECKING:
+    # click >= 8.3 makes ParamType generic; older releases cannot subscript it.
+    _Param = click.ParamType[Any, Any]
+else:
+    _Param = click.ParamType
 
 _SEPARATORS = re.compile(r"[,\s]+")
 FD_MAX = 0x7FFFFFFF  # fds are C ints; the kernel truncates kcmp's idx to 32 bits
@@ -60,7 +66,7 @@ def _complete_pids(incomplete: str) -> list[CompletionItem]:
     return sorted(items, key=lambda i: int(i.value.rpartition(",")[2]))
 
 
-class PidType(click.ParamType):
+class PidType(_Param):
     """One PID."""
 
     name = "pid"
@@ -79,7 +85,7 @@ class PidType(click.ParamType):
         return _complete_pids(incomplete)
 
 
-class PidListType(click.ParamType):
+class PidListType(_Param):
     """PIDs separated by commas or whitespace: ``"12,13 14"``, ``"$(pidof nginx)"``."""
 
     name = "pids"
@@ -104,7 +110,7 @@ class PidListType(click.ParamType):
         return _complete_pids(incomplete)
 
 
-class TypeListType(click.ParamType):
+class TypeListType(_Param):
     """kcmp type names separated by commas, from a fixed set."""
 
     name = "type"
@@ -143,7 +149,7 @@ class TypeListType(click.ParamType):
         ]
 
 
-class RegexType(click.ParamType):
+class RegexType(_Param):
     name = "regex"
 
     def convert(
@@ -157,7 +163,7 @@ class RegexType(click.ParamType):
             self.fail(f"invalid regular expression {value!r}: {err}", param, ctx)
 
 
-class UserType(click.ParamType):
+class UserType(_Param):
     """A user name or numeric uid, to a uid."""
 
     name = "user"

@@ -45,9 +45,7 @@ def parse_spec(spec: str, available: Sequence[Column]) -> tuple[bool, list[str]]
     return add, names
 
 
-def choose(
-    available: Sequence[Column], defaults: Sequence[str], spec: str | None
-) -> list[Column]:
+def choose(available: Sequence[Column], defaults: Sequence[str], spec: str | None) -> list[Column]:
     """The columns to show: *defaults*, replaced or extended by an ``-o`` *spec*."""
     by_name = {c.name: c for c in available}
     names = list(defaults)

@@ -90,7 +90,9 @@ class Terminal:
 
     # ---------------------------------------------------------------------- tables
 
-    def table(self, columns: Sequence[Column], rows: Iterable[Row], title: str | None = None) -> None:
+    def table(
+        self, columns: Sequence[Column], rows: Iterable[Row], title: str | None = None
+    ) -> None:
         """Rows as a table in the current mode (not JSON: commands build their own)."""
         if self.mode == "quiet":
             return
@@ -157,14 +159,15 @@ class Terminal:
         for row in rows:
             table.add_row(
                 *(
-                    Text(
-                        escape_human(format_cell(row.get(c.key))),
-                        style=(STYLES[s][0] if self.color and c.style and (s := c.style(row.get(c.key))) else ""),
-                    )
+                    Text(escape_human(format_cell(row.get(c.key))), style=self._rich_style(c, row))
                     for c in columns
                 )
             )
         self.console().print(table)
+
+    def _rich_style(self, column: Column, row: Row) -> str:
+        name = column.style(row.get(column.key)) if self.color and column.style else None
+        return STYLES[name][0] if name else ""
 
     def console(self, stderr: bool = False) -> Console:
         """A rich Console that never parses markup or highlights data."""

@@ -1,0 +1,127 @@
+"""Real process families with known sharing, built by a small C helper.
+
+``family("clone:c:FILES", "zombie:z")`` starts tests/helpers/famhelper.c, which runs
+the operations and prints the PIDs and fds it made; the returned :class:`Family`
+maps names to them.  Every helper is ended and reaped when the test ends, whatever
+its outcome; the helper kills and reaps its own children, and they die with it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+HELPERS = Path(__file__).parent / "helpers"
+
+
+@pytest.fixture(autouse=True)
+def _plain_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.delenv("KCMPCTL_DEBUG", raising=False)
+
+
+@pytest.fixture(scope="session")
+def famhelper(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        pytest.skip("no C compiler (cc) to build the process-family helper")
+    out = tmp_path_factory.mktemp("famhelper") / "famhelper"
+    subprocess.run(
+        [cc, "-O", "-Wall", "-pthread", "-o", str(out), str(HELPERS / "famhelper.c")],
+        check=True,
+    )
+    return out
+
+
+class Family:
+    """A running helper: ``fam.pid`` is the helper, ``fam["name"]`` what it printed."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], values: dict[str, int]) -> None:
+        self.proc = proc
+        self.values = values
+        self.pid = values["pid"]
+
+    def __getitem__(self, name: str) -> int:
+        return self.values[name]
+
+    def end(self) -> None:
+        if self.proc.poll() is None:
+            assert self.proc.stdin is not None
+            try:
+                self.proc.stdin.close()
+                self.proc.wait(timeout=10)
+            except (subprocess.TimeoutExpired, BrokenPipeError):
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+
+
+@pytest.fixture
+def family(famhelper: Path) -> Iterator[Callable[..., Family]]:
+    started: list[Family] = []
+
+    def start(*ops: str | bytes) -> Family:
+        proc = subprocess.Popen(
+            [str(famhelper), *ops], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+        )
+        values: dict[str, int] = {}
+        fam = Family(proc, {"pid": proc.pid})
+        started.append(fam)
+        assert proc.stdout is not None
+        for raw in proc.stdout:
+            line = raw.decode().strip()
+            if line == "ready":
+                break
+            key, value = line.split()
+            values[key] = int(value)
+        else:
+            raise RuntimeError(f"famhelper {ops} exited with {proc.wait()}")
+        fam.values.update(values)
+        return fam
+
+    try:
+        yield start
+    finally:
+        for fam in started:
+            fam.end()
+
+
+@pytest.fixture
+def run_cli() -> Callable[..., subprocess.CompletedProcess[str]]:
+    """Run the installed entry point as a user would: a separate process."""
+
+    def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        full_env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
+        full_env.update({"COLUMNS": "200", **(env or {})})
+        return subprocess.run(
+            [sys.executable, "-m", "kcmpctl", *args],
+            capture_output=True,
+            text=True,
+            env=full_env,
+            timeout=60,
+            check=False,
+        )
+
+    return run
+
+
+@pytest.fixture
+def kcmpctl(capsys: pytest.CaptureFixture[str]) -> Callable[..., tuple[int, str, str]]:
+    """Run ``main()`` in this process: (exit status, stdout, stderr)."""
+    from kcmpctl.__main__ import main
+
+    def run(*args: str) -> tuple[int, str, str]:
+        capsys.readouterr()
+        status = main(list(args))
+        out, err = capsys.readouterr()
+        return int(status), out, err
+
+    return run

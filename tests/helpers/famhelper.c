@@ -1,0 +1,230 @@
+/*
+ * famhelper: builds a process family with known kernel sharing for kcmpctl's tests.
+ *
+ * Usage: famhelper OP...
+ * Runs each OP in order in the main process, printing "NAME VALUE" lines, then
+ * "ready", then waits for EOF on stdin.  On EOF it kills every child it made,
+ * reaps them (zombies included), removes its semaphores and exits 0.  Children
+ * also die with it (PR_SET_PDEATHSIG), so a killed helper leaves nothing behind.
+ *
+ * OPs:
+ *   clone:NAME:FLAGS   child made by clone(2); FLAGS is 0 or VM|FILES|FS|SIGHAND|IO|SYSVSEM
+ *   cthread:NAME       clone(CLONE_VM|CLONE_FS|CLONE_FILES|CLONE_SIGHAND|CLONE_THREAD|
+ *                      CLONE_SYSVSEM): a thread made by hand
+ *   thread:NAME        a pthread; prints its TID
+ *   fork:NAME          fork(2) child that waits
+ *   zombie:NAME        fork(2) child that exits at once and is left unreaped
+ *   exec:NAME:PATH     fork(2) child that execs PATH (no arguments)
+ *   ioprio             ioprio_set(IOPRIO_WHO_PROCESS, self, best-effort 4)
+ *   semundo            semop(SEM_UNDO) on a new private semaphore: an undo list
+ *   unshare:FLAGS      unshare(2) in the main process
+ *   open:NAME:PATH     open(PATH, O_RDONLY|O_CLOEXEC=0), prints the fd
+ *   dup:NAME:FD        dup(FD), prints the new fd
+ *   dup2:FD:NEWFD      dup2(FD, NEWFD)
+ *   close:FD           close(FD)
+ *   pipe:NAME          pipe(2), prints NAME_r and NAME_w
+ *   epoll:NAME         epoll_create1(0), prints the fd
+ *   eadd:EPFD:FD       epoll_ctl(EPFD, EPOLL_CTL_ADD, FD, EPOLLIN, data=FD)
+ *   name:TEXT          prctl(PR_SET_NAME, TEXT)
+ *   undump             prctl(PR_SET_DUMPABLE, 0)
+ *   leaderexit         the main thread exits (pthread_exit); a thread waits for EOF
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/ipc.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/sem.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define MAX_CHILDREN 256
+#define STACK_SIZE (64 * 1024)
+
+static pid_t children[MAX_CHILDREN];
+static int nchildren;
+static int semids[64];
+static int nsems;
+
+static void die(const char *what) {
+    fprintf(stderr, "famhelper: %s: %s\n", what, strerror(errno));
+    exit(3);
+}
+
+static void add_child(pid_t pid) {
+    if (nchildren < MAX_CHILDREN) children[nchildren++] = pid;
+}
+
+static int wait_forever(void *arg) {
+    (void)arg;
+    syscall(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    for (;;) pause();
+    return 0;
+}
+
+static int parse_flags(const char *s) {
+    int flags = 0;
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", s);
+    for (char *tok = strtok(buf, "|"); tok; tok = strtok(NULL, "|")) {
+        if (!strcmp(tok, "0")) continue;
+        else if (!strcmp(tok, "VM")) flags |= CLONE_VM;
+        else if (!strcmp(tok, "FILES")) flags |= CLONE_FILES;
+        else if (!strcmp(tok, "FS")) flags |= CLONE_FS;
+        else if (!strcmp(tok, "SIGHAND")) flags |= CLONE_SIGHAND;
+        else if (!strcmp(tok, "IO")) flags |= CLONE_IO;
+        else if (!strcmp(tok, "SYSVSEM")) flags |= CLONE_SYSVSEM;
+        else if (!strcmp(tok, "THREAD")) flags |= CLONE_THREAD;
+        else { fprintf(stderr, "famhelper: unknown flag %s\n", tok); exit(3); }
+    }
+    return flags;
+}
+
+static pid_t clone_child(int flags) {
+    char *stack = mmap(NULL, STACK_SIZE, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (stack == MAP_FAILED) die("mmap");
+    int sig = (flags & CLONE_THREAD) ? 0 : SIGCHLD;
+    pid_t pid = clone(wait_forever, stack + STACK_SIZE, flags | sig, NULL);
+    if (pid < 0) die("clone");
+    return pid;
+}
+
+static int tid_pipe[2];
+
+static void *thread_main(void *arg) {
+    (void)arg;
+    pid_t tid = (pid_t)syscall(SYS_gettid);
+    if (write(tid_pipe[1], &tid, sizeof tid) != sizeof tid) die("write");
+    for (;;) pause();
+    return NULL;
+}
+
+static void cleanup_and_exit(void) {
+    for (int i = 0; i < nchildren; i++) kill(children[i], SIGKILL);
+    for (int i = 0; i < nchildren; i++) waitpid(children[i], NULL, __WALL);
+    for (int i = 0; i < nsems; i++) semctl(semids[i], 0, IPC_RMID);
+    _exit(0);
+}
+
+static void *waiter(void *arg) {
+    (void)arg;
+    char buf[256];
+    while (read(0, buf, sizeof buf) > 0) {}
+    cleanup_and_exit();
+    return NULL;
+}
+
+static void op(char *spec) {
+    char *name = strchr(spec, ':');
+    char *arg = NULL;
+    if (name) {
+        *name++ = '\0';
+        arg = strchr(name, ':');
+        if (arg) *arg++ = '\0';
+    }
+    if (!strcmp(spec, "clone")) {
+        pid_t pid = clone_child(parse_flags(arg));
+        add_child(pid);
+        printf("%s %d\n", name, pid);
+    } else if (!strcmp(spec, "cthread")) {
+        pid_t tid = clone_child(CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND |
+                                CLONE_THREAD | CLONE_SYSVSEM);
+        printf("%s %d\n", name, tid);
+    } else if (!strcmp(spec, "thread")) {
+        pthread_t t;
+        pid_t tid;
+        if (pipe(tid_pipe)) die("pipe");
+        if (pthread_create(&t, NULL, thread_main, NULL)) die("pthread_create");
+        if (read(tid_pipe[0], &tid, sizeof tid) != sizeof tid) die("read");
+        close(tid_pipe[0]);
+        close(tid_pipe[1]);
+        printf("%s %d\n", name, tid);
+    } else if (!strcmp(spec, "fork") || !strcmp(spec, "zombie") || !strcmp(spec, "exec")) {
+        fflush(stdout);
+        pid_t pid = fork();
+        if (pid < 0) die("fork");
+        if (pid == 0) {
+            if (!strcmp(spec, "zombie")) _exit(0);
+            prctl(PR_SET_PDEATHSIG, SIGKILL);
+            if (!strcmp(spec, "exec")) {
+                execl(arg, arg, (char *)NULL);
+                _exit(127);
+            }
+            for (;;) pause();
+        }
+        add_child(pid);
+        if (!strcmp(spec, "zombie")) {
+            siginfo_t info;
+            if (waitid(P_PID, pid, &info, WEXITED | WNOWAIT)) die("waitid");
+        }
+        printf("%s %d\n", name, pid);
+    } else if (!strcmp(spec, "ioprio")) {
+        if (syscall(SYS_ioprio_set, 1, 0, (2 << 13) | 4)) die("ioprio_set");
+    } else if (!strcmp(spec, "semundo")) {
+        int id = semget(IPC_PRIVATE, 1, 0600);
+        if (id < 0) die("semget");
+        semids[nsems++] = id;
+        struct sembuf sb = {0, 1, SEM_UNDO};
+        if (semop(id, &sb, 1)) die("semop");
+        printf("semid %d\n", id);
+    } else if (!strcmp(spec, "unshare")) {
+        if (unshare(parse_flags(name))) die("unshare");
+    } else if (!strcmp(spec, "open")) {
+        int fd = open(arg, O_RDONLY);
+        if (fd < 0) die("open");
+        printf("%s %d\n", name, fd);
+    } else if (!strcmp(spec, "dup")) {
+        int fd = dup(atoi(arg));
+        if (fd < 0) die("dup");
+        printf("%s %d\n", name, fd);
+    } else if (!strcmp(spec, "dup2")) {
+        if (dup2(atoi(name), atoi(arg)) < 0) die("dup2");
+    } else if (!strcmp(spec, "close")) {
+        close(atoi(name));
+    } else if (!strcmp(spec, "pipe")) {
+        int p[2];
+        if (pipe(p)) die("pipe");
+        printf("%s_r %d\n%s_w %d\n", name, p[0], name, p[1]);
+    } else if (!strcmp(spec, "epoll")) {
+        int fd = epoll_create1(0);
+        if (fd < 0) die("epoll_create1");
+        printf("%s %d\n", name, fd);
+    } else if (!strcmp(spec, "eadd")) {
+        struct epoll_event ev = {.events = EPOLLIN, .data.u64 = (unsigned)atoi(arg)};
+        if (epoll_ctl(atoi(name), EPOLL_CTL_ADD, atoi(arg), &ev)) die("epoll_ctl");
+    } else if (!strcmp(spec, "name")) {
+        if (prctl(PR_SET_NAME, name)) die("prctl");
+    } else if (!strcmp(spec, "undump")) {
+        if (prctl(PR_SET_DUMPABLE, 0)) die("prctl");
+    } else if (!strcmp(spec, "leaderexit")) {
+        pthread_t t;
+        printf("ready\n");
+        fflush(stdout);
+        if (pthread_create(&t, NULL, waiter, NULL)) die("pthread_create");
+        pthread_exit(NULL);
+    } else {
+        fprintf(stderr, "famhelper: unknown op %s\n", spec);
+        exit(3);
+    }
+}
+
+int main(int argc, char **argv) {
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    printf("pid %d\n", getpid());
+    for (int i = 1; i < argc; i++) op(argv[i]);
+    printf("ready\n");
+    waiter(NULL);
+    return 0;
+}
