@@ -1,0 +1,137 @@
+"""Sort with kcmp as the comparator, then merge equal neighbours into groups.
+
+Within one type and one boot kcmp is a strict total order on kernel objects, so
+n items need about n·log2(n) calls instead of the n·(n-1)/2 of all pairs.  The engine
+is pure: it takes any comparator, so it is tested with fake total orders, and it
+survives items that fail (exited, denied) or change (exited to a zombie mid-sort).
+"""
+
+from __future__ import annotations
+
+import errno
+import functools
+import itertools
+import os
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar, cast
+
+from . import _syscall
+from .kcmp import Resource
+
+T = TypeVar("T", bound=Hashable)
+
+#: kcmp's 0/1/2/3 as a sort comparator's 0/-1/1; 3 ("unordered", never returned by
+#: current kernels) sorts as "after" so that it is at least never "equal".
+_SIGN = (0, -1, 1, 1)
+
+
+class ItemFailed(Exception):
+    """A comparator could not compare *item*: it is dropped with *reason*."""
+
+    def __init__(self, item: Hashable, reason: str, err: int = 0) -> None:
+        super().__init__(item, reason)
+        self.item = item
+        self.reason = reason
+        self.errno = err
+
+
+@dataclass
+class Grouping(Generic[T]):
+    """Equivalence classes in ascending order, and the items that could not be placed."""
+
+    classes: list[list[T]] = field(default_factory=list)
+    failed: dict[T, str] = field(default_factory=dict)
+
+    @property
+    def order(self) -> list[T]:
+        return [item for cls in self.classes for item in cls]
+
+
+def sort_groups(
+    items: Sequence[T],
+    cmp: Callable[[T, T], int],
+    *,
+    prune: Callable[[Sequence[T]], dict[T, str]] | None = None,
+    max_rounds: int = 8,
+) -> Grouping[T]:
+    """Group *items* by *cmp* (negative, zero, positive), ascending.
+
+    *cmp* may raise :class:`ItemFailed`: the item is dropped and the sort redone on
+    what is left.  After each sort every neighbour pair is compared once more: that
+    both finds the groups and proves the order, which a process that exited mid-sort
+    (its objects turned NULL) could have broken.  *prune*, called after each sort,
+    names items that became invalid (exited, PID reused); they are dropped too.  The
+    next round sorts the previous order, which timsort finishes in about n calls.
+    """
+    result: Grouping[T] = Grouping()
+    key = functools.cmp_to_key(cmp)
+    current = list(items)
+    for _ in range(max_rounds):
+        try:
+            current = sorted(current, key=key)
+            signs = [cmp(a, b) for a, b in itertools.pairwise(current)]
+        except ItemFailed as failure:
+            gone = cast("T", failure.item)
+            result.failed[gone] = failure.reason
+            current = [i for i in current if i != gone]
+            continue
+        dropped = prune(current) if prune is not None else {}
+        if dropped:
+            result.failed.update(dropped)
+            current = [i for i in current if i not in dropped]
+            continue
+        if all(sign <= 0 for sign in signs):
+            result.classes = _classes(current, signs)
+            break
+    else:
+        raise RuntimeError("the kernel's order kept changing while sorting; try again")
+    return result
+
+
+def _classes(order: list[T], signs: list[int]) -> list[list[T]]:
+    classes: list[list[T]] = []
+    for i, item in enumerate(order):
+        if i and signs[i - 1] == 0:
+            classes[-1].append(item)
+        else:
+            classes.append([item])
+    return classes
+
+
+def task_comparator(resource: Resource) -> Callable[[int, int], int]:
+    """A comparator on task IDs for one task type: one bare kcmp call per comparison.
+
+    Failures raise :class:`ItemFailed` naming the ID that failed (the one that no
+    longer exists, or is not accessible).
+    """
+    syscall, number = _syscall.bare()
+    type_ = int(resource)
+    sign = _SIGN
+    from ctypes import get_errno
+
+    def cmp(a: int, b: int) -> int:
+        r = syscall(number, a, b, type_, 0, 0)
+        if r >= 0:
+            return sign[r]
+        err = get_errno()
+        raise ItemFailed(_culprit(a, b, type_, err), _reason(err), err)
+
+    return cmp
+
+
+def _culprit(a: int, b: int, type_: int, err: int) -> int:
+    """Which of two IDs made a kcmp call fail: the first that fails on its own."""
+    syscall, number = _syscall.bare()
+    for item in (a, b):
+        if syscall(number, item, item, type_, 0, 0) < 0:
+            return item
+    return b if err == errno.ESRCH else a
+
+
+def _reason(err: int) -> str:
+    if err == errno.ESRCH:
+        return "exited"
+    if err == errno.EPERM:
+        return "permission denied"
+    return os.strerror(err).lower()
