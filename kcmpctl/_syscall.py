@@ -11,7 +11,6 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
-import platform
 from collections.abc import Callable
 
 # From each architecture's syscall table; see KCMP(2) "VERSIONS".  An architecture
@@ -62,7 +61,7 @@ class EpollSlot(ctypes.Structure):
 
 def syscall_number(machine: str | None = None) -> int:
     """The kcmp syscall number for *machine* (default: this one)."""
-    name = platform.machine() if machine is None else machine
+    name = os.uname().machine if machine is None else machine
     try:
         return SYSCALL_NUMBERS[name]
     except KeyError:

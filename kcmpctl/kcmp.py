@@ -14,7 +14,6 @@ import contextlib
 import enum
 import errno
 import os
-import shutil
 from dataclasses import dataclass
 
 from . import _syscall, procs
@@ -192,6 +191,9 @@ class Comparison:
 # ------------------------------------------------------------------ the reference zombie
 
 
+_TRUE = ("/bin/true", "/usr/bin/true")
+
+
 class NullReference:
     """An exited, unreaped child: kcmp against it is 0 exactly for NULL objects."""
 
@@ -201,10 +203,14 @@ class NullReference:
 
     @staticmethod
     def _spawn() -> int:
-        true = shutil.which("true") or "/bin/true"
-        try:
-            pid = os.posix_spawn(true, [true], {})
-        except OSError:
+        pid = 0
+        for true in _TRUE:
+            try:
+                pid = os.posix_spawn(true, [true], {})
+                break
+            except OSError:
+                continue
+        if not pid:
             pid = os.fork()
             if pid == 0:  # pragma: no cover - the child leaves at once
                 os._exit(0)

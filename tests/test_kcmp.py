@@ -232,7 +232,9 @@ def test_unknown_architecture_is_an_error_not_a_guess() -> None:
 
 def test_unknown_architecture_makes_probe_fail(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_syscall, "_number", None)
-    monkeypatch.setattr(_syscall.platform, "machine", lambda: "sparc64")
+    real = os.uname()
+    fake = os.uname_result((*real[:4], "sparc64"))
+    monkeypatch.setattr(_syscall.os, "uname", lambda: fake)
     with pytest.raises(kcmpctl.KcmpUnavailable, match="sparc64"):
         probe()
 
