@@ -30,8 +30,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         rv = cli.main(args, prog_name="kcmpctl", standalone_mode=False)
     except click.exceptions.NoArgsIsHelpError as err:
-        sys.stdout.write(err.ctx.get_help() + "\n")
-        return ExitStatus.SAME
+        # No command is bad usage (status 2), but the help is what a newcomer needs.
+        sys.stderr.write(err.ctx.get_help() + "\n")
+        return ExitStatus.TROUBLE
     except click.UsageError as err:
         hint = f" (try '{err.ctx.command_path} --help')" if err.ctx is not None else ""
         return _fail(err.format_message() + hint)

@@ -151,8 +151,6 @@ class Terminal:
             show_header=self.headings,
             header_style="bold" if self.color else "",
             pad_edge=False,
-            title=Text(escape_human(title), style="bold") if title else None,
-            title_justify="left",
         )
         for col in columns:
             table.add_column(col.name, justify="right" if col.right else "left", overflow="fold")
@@ -163,7 +161,10 @@ class Terminal:
                     for c in columns
                 )
             )
-        self.console().print(table)
+        console = self.console()
+        if title:
+            console.print(Text(escape_human(title), style="bold" if self.color else ""))
+        console.print(table)
 
     def _rich_style(self, column: Column, row: Row) -> str:
         name = column.style(row.get(column.key)) if self.color and column.style else None

@@ -1,0 +1,224 @@
+"""What every command shares: the entry point, statuses, signals, hostile text."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Callable
+
+import pytest
+
+import kcmpctl as lib
+from kcmpctl.status import ExitStatus
+
+from .conftest import Family
+
+Spawn = Callable[..., Family]
+Run = Callable[..., tuple[int, str, str]]
+
+
+def test_version(kcmpctl: Run) -> None:
+    assert kcmpctl("--version") == (0, f"kcmpctl, version {lib.__version__}\n", "")
+
+
+def test_help_fits_one_screen_with_examples(kcmpctl: Run) -> None:
+    from kcmpctl.cli import cli
+
+    for name in [None, *cli.commands]:
+        args = ["--help"] if name is None else [name, "--help"]
+        status, out, err = kcmpctl(*args)
+        assert (status, err) == (0, "")
+        assert len(out.splitlines()) <= 45, name
+        assert "kcmpctl " in out.split("Usage:", 1)[1].split("\n", 1)[1], name
+
+
+def test_no_command_is_usage_trouble(kcmpctl: Run) -> None:
+    status, out, err = kcmpctl()
+    assert status == 2
+    assert out == ""
+    assert "Usage: kcmpctl" in err
+
+
+def test_unknown_command_and_option(kcmpctl: Run) -> None:
+    status, _, err = kcmpctl("nosuch")
+    assert status == 2
+    assert err.count("\n") == 1
+    status, _, err = kcmpctl("types", "--nosuch")
+    assert status == 2
+    assert err.startswith("kcmpctl: No such option")
+    assert err.count("\n") == 1
+
+
+def test_json_and_raw_exclude_each_other(kcmpctl: Run) -> None:
+    status, _, err = kcmpctl("types", "-J", "-r")
+    assert status == 2
+    assert "exclude each other" in err
+
+
+def test_types_json(kcmpctl: Run) -> None:
+    import json
+
+    status, out, _ = kcmpctl("types", "-J")
+    assert status == 0
+    types = json.loads(out)["types"]
+    assert [t["name"] for t in types] == [
+        "file",
+        "vm",
+        "files",
+        "fs",
+        "sighand",
+        "io",
+        "sysvsem",
+        "epoll_tfd",
+    ]
+    by_name = {t["name"]: t for t in types}
+    assert by_name["files"]["kcmp"] == "KCMP_FILES"
+    assert by_name["files"]["clone_flag"] == "CLONE_FILES"
+    assert by_name["file"]["clone_flag"] is None
+    assert all(t.keys() >= {"name", "kcmp", "object", "clone_flag", "description"} for t in types)
+
+
+def test_types_table_and_raw(kcmpctl: Run) -> None:
+    status, out, _ = kcmpctl("types")
+    assert status == 0
+    assert out.splitlines()[0].split() == ["NAME", "OBJECT", "CLONE_FLAG", "DESCRIPTION"]
+    _, out, _ = kcmpctl("types", "-r", "-o", "NAME,VALUE,KCMP", "-n")
+    assert out.splitlines()[1] == "vm 1 KCMP_VM"
+
+
+def test_broken_pipe_ends_quietly() -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kcmpctl", "types"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None
+    proc.stdout.close()  # the reader is gone before kcmpctl writes anything
+    _, err = proc.communicate(timeout=60)
+    assert err == b""
+    assert proc.returncode in (-signal.SIGPIPE, 0)
+
+
+def test_interrupt_exits_130() -> None:
+    # A real SIGINT, delivered while kcmp is being called.
+    code = (
+        "import os, signal, sys\n"
+        "from kcmpctl import _syscall\n"
+        "from kcmpctl.__main__ import main\n"
+        "def interrupted(*a):\n"
+        "    os.kill(os.getpid(), signal.SIGINT)\n"
+        "    return 0\n"
+        "_syscall.kcmp = interrupted\n"
+        "sys.exit(main(['pair', str(os.getpid()), str(os.getpid()), '-t', 'vm']))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert proc.returncode == ExitStatus.INTERRUPTED == 130
+    assert "Traceback" not in proc.stderr
+
+
+def test_internal_error_is_one_line(kcmpctl: Run, monkeypatch: pytest.MonkeyPatch) -> None:
+    from kcmpctl import _syscall
+
+    def broken(*args: int) -> int:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(_syscall, "kcmp", broken)
+    me = str(os.getpid())
+    status, _, err = kcmpctl("pair", me, me, "-t", "vm")
+    assert status == 2
+    assert err == "kcmpctl: internal error: RuntimeError: boom (KCMPCTL_DEBUG=1 shows where)\n"
+
+
+HOSTILE_NAMES = [
+    "[red]x[/]",
+    "a[/]b",
+    "\x1b[31mred",
+    "two\nlines",
+]
+
+
+@pytest.mark.parametrize("name", HOSTILE_NAMES)
+def test_hostile_process_names_in_pair(family: Spawn, kcmpctl: Run, name: str) -> None:
+    fam = family(f"name:{name}", "fork:c")
+    status, out, err = kcmpctl("pair", str(fam.pid), str(fam["c"]), "-t", "vm")
+    assert (status, err) == (1, "")
+    shown = name.replace("\x1b", "\\x1b").replace("\n", "\\x0a")
+    assert f"{fam.pid} ({shown})" in out
+    assert "\x1b" not in out
+    assert out.count("\n") == 3
+
+
+def test_color_only_when_asked_or_on_a_terminal(family: Spawn, kcmpctl: Run) -> None:
+    fam = family("fork:c")
+    args = ("pair", str(fam.pid), str(fam["c"]), "-t", "vm")
+    assert "\x1b[" not in kcmpctl(*args)[1]
+    assert "\x1b[" in kcmpctl(*args, "--color=always")[1]
+    assert "\x1b[" not in kcmpctl(*args, "--color=always", "-r")[1]
+    assert "\x1b[" not in kcmpctl(*args, "--color=always", "-J")[1]
+
+
+def test_no_color_and_dumb_terminal_turn_auto_colour_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    from kcmpctl.render.terminal import color_wanted
+
+    class Tty:
+        def isatty(self) -> bool:
+            return True
+
+    tty = Tty()
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.setenv("TERM", "xterm")
+    assert color_wanted("auto", tty, "human")  # type: ignore[arg-type]
+    assert not color_wanted("auto", tty, "json")  # type: ignore[arg-type]
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert not color_wanted("auto", tty, "human")  # type: ignore[arg-type]
+    assert color_wanted("always", tty, "human")  # type: ignore[arg-type]
+    monkeypatch.setenv("NO_COLOR", "")
+    monkeypatch.setenv("TERM", "dumb")
+    assert not color_wanted("auto", tty, "human")  # type: ignore[arg-type]
+
+
+def run_on_a_terminal(*args: str) -> tuple[int, str]:
+    """Run kcmpctl with stdout on a pseudo-terminal (rich's table path)."""
+    import pty
+
+    master, slave = pty.openpty()
+    env = {**os.environ, "COLUMNS": "120", "TERM": "xterm-256color"}
+    env.pop("NO_COLOR", None)
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "kcmpctl", *args],
+            stdout=slave,
+            stderr=subprocess.PIPE,
+            env=env,
+        )
+        os.close(slave)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: the terminal closed
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        proc.wait(timeout=60)
+        assert proc.stderr is not None
+        assert proc.stderr.read() == b""
+        proc.stderr.close()
+    finally:
+        os.close(master)
+    return proc.returncode, b"".join(chunks).decode()
+
+
+@pytest.mark.parametrize("name", ["[red]x[/]", "a[/]b", "\x1b[31mred"])
+def test_rich_table_shows_hostile_names_literally(family: Spawn, name: str) -> None:
+    fam = family(f"name:{name}", "fork:c")
+    status, screen = run_on_a_terminal("pair", str(fam.pid), str(fam["c"]), "--color=never")
+    assert status == 1
+    shown = name.replace("\x1b", "\\x1b")
+    assert f"{fam.pid} ({shown})" in screen
+    assert "\x1b" not in screen
