@@ -12,30 +12,33 @@ The library API::
 
 from __future__ import annotations
 
-from .errors import (
-    AccessDenied,
-    BadAddress,
-    BadFileDescriptor,
-    Interrupted,
-    InvalidArgument,
-    KcmpError,
-    KcmpUnavailable,
-    NoSuchProcess,
-    NoSuchRegistration,
-    NotSupported,
-)
-from .kcmp import (
-    TASK_TYPES,
-    TYPE_INFO,
-    Comparison,
-    Order,
-    Resource,
-    TypeInfo,
-    compare,
-    compare_files,
-    epoll_target,
-    probe,
-)
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .errors import (
+        AccessDenied,
+        BadAddress,
+        BadFileDescriptor,
+        Interrupted,
+        InvalidArgument,
+        KcmpError,
+        KcmpUnavailable,
+        NoSuchProcess,
+        NoSuchRegistration,
+        NotSupported,
+    )
+    from .kcmp import (
+        TASK_TYPES,
+        TYPE_INFO,
+        Comparison,
+        Order,
+        Resource,
+        TypeInfo,
+        compare,
+        compare_files,
+        epoll_target,
+        probe,
+    )
 
 __version__ = "0.1.0"
 
@@ -62,3 +65,32 @@ __all__ = [
     "epoll_target",
     "probe",
 ]
+
+# Re-exports load on first use, so that `import kcmpctl.cli` (every TAB press in a
+# completing shell) does not pay for ctypes and the kcmp module up front.
+_ERRORS = (
+    "AccessDenied",
+    "BadAddress",
+    "BadFileDescriptor",
+    "Interrupted",
+    "InvalidArgument",
+    "KcmpError",
+    "KcmpUnavailable",
+    "NoSuchProcess",
+    "NoSuchRegistration",
+    "NotSupported",
+)
+_HOME = {
+    name: "errors" if name in _ERRORS else "kcmp" for name in __all__ if name != "__version__"
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _HOME.get(name)
+    if module is None:
+        raise AttributeError(f"module 'kcmpctl' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value

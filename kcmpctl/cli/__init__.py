@@ -1,15 +1,41 @@
-"""The click command line: parse, call, render, return an exit status. Nothing else."""
+"""The click command line: parse, call, render, return an exit status. Nothing else.
+
+Commands are imported only when run (or listed by --help): each TAB press in a
+completing shell starts kcmpctl, and a command pays only for its own imports.
+"""
 
 from __future__ import annotations
+
+import importlib
+from typing import Any
 
 import click
 
 from .. import __version__
-from .cmd_pair import pair
-from .cmd_types import types
+
+#: command name -> "module:attribute" below kcmpctl.cli, in the order --help lists them
+COMMANDS: dict[str, str] = {
+    "pair": "cmd_pair:pair",
+    "types": "cmd_types:types",
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module, _, attribute = target.partition(":")
+        command: Any = getattr(importlib.import_module(f".{module}", __name__), attribute)
+        assert isinstance(command, click.Command)
+        return command
 
 
 @click.group(
+    cls=LazyGroup,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
     epilog="Run 'kcmpctl COMMAND --help' for a command's options. Exit status: 0 same,"
     " 1 different, 2 trouble.",
@@ -23,7 +49,3 @@ def cli() -> None:
       kcmpctl pair $$ $PPID           what does my shell share with its parent?
       kcmpctl types                   what each kcmp type compares
     """
-
-
-cli.add_command(pair)
-cli.add_command(types)
