@@ -223,3 +223,38 @@ def test_quiet_pair_does_not_import_rich() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=False
     )
     assert (proc.returncode, proc.stderr) == (0, "")
+
+
+def as_nobody(*args: str) -> subprocess.CompletedProcess[str]:
+    setpriv = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    return subprocess.run(
+        [*setpriv, sys.executable, *args], capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def test_unprivileged_user() -> None:
+    probe_run = as_nobody("-c", "import kcmpctl.__main__")
+    if probe_run.returncode != 0:
+        pytest.skip(f"nobody cannot run this interpreter/package here: {probe_run.stderr[-200:]}")
+    # nobody may compare processes it owns (its reference zombie included) ...
+    script = (
+        "import os, subprocess, sys\n"
+        "from kcmpctl.__main__ import main\n"
+        "child = subprocess.Popen(['sleep', '30'])\n"
+        "try:\n"
+        "    sys.exit(main(['pair', str(os.getpid()), str(child.pid), '-J']))\n"
+        "finally:\n"
+        "    child.kill(); child.wait()\n"
+    )
+    own = as_nobody("-c", script)
+    assert (own.returncode, own.stderr) == (1, "")
+    rows = {r["type"]: r for r in json.loads(own.stdout)["pairs"]}
+    assert rows["io"]["relation"] == "none"
+    assert rows["vm"]["relation"] == "not shared"
+    # ... but not root's.
+    other = as_nobody("-m", "kcmpctl", "pair", str(os.getpid()), str(os.getpid()))
+    assert other.returncode == 2
+    assert other.stderr == (
+        f"kcmpctl: process {os.getpid()}: permission denied (run as the owner of the process,"
+        " or as root / with CAP_SYS_PTRACE)\n"
+    )
