@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -222,3 +224,30 @@ def test_rich_table_shows_hostile_names_literally(family: Spawn, name: str) -> N
     shown = name.replace("\x1b", "\\x1b")
     assert f"{fam.pid} ({shown})" in screen
     assert "\x1b" not in screen
+
+
+def test_hostile_paths_in_every_output_mode(family: Spawn, kcmpctl: Run, tmp_path: Path) -> None:
+    # Two components, so that the whole path holds rich's closing tag "[/]".
+    odd = tmp_path / "dir with [red]x[" / "] and\ttab"
+    odd.mkdir(parents=True)
+    target = odd / "file"
+    target.write_text("x")
+    fam = family(f"open:a:{target}", "dup:d:3")
+    operands = (f"{fam.pid}:{fam['a']}", f"{fam.pid}:{fam['d']}")
+
+    status, out, _ = kcmpctl("pair", *operands, "-o", "TARGET1")
+    assert status == 0
+    assert out.splitlines()[-1] == str(target).replace("\t", "\\x09")
+
+    _, out, _ = kcmpctl("pair", *operands, "-r", "-n", "-o", "TARGET1,TARGET2")
+    escaped = str(target).replace(" ", "\\x20").replace("\t", "\\x09")
+    assert out == f"{escaped} {escaped}\n"
+
+    _, out, _ = kcmpctl("pair", *operands, "-J")
+    assert json.loads(out)["pairs"][0]["target1"] == str(target)
+
+
+def test_undecodable_bytes_are_escaped(family: Spawn, kcmpctl: Run) -> None:
+    fam = family(b"name:bad\xffname", "fork:c")
+    _, out, _ = kcmpctl("pair", str(fam.pid), str(fam["c"]), "-t", "vm")
+    assert f"{fam.pid} (bad\\xffname)" in out
