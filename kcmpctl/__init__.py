@@ -33,6 +33,7 @@ from .kcmp import (
     TypeInfo,
     compare,
     compare_files,
+    epoll_order,
     epoll_target,
     probe,
 )
@@ -59,6 +60,7 @@ __all__ = [
     "__version__",
     "compare",
     "compare_files",
+    "epoll_order",
     "epoll_target",
     "probe",
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from .. import __version__
+from .cmd_epoll import epoll_command
 from .cmd_pair import pair
 from .cmd_types import types
 
@@ -22,8 +23,10 @@ def cli() -> None:
     Examples:
       kcmpctl pair $$ $PPID           what does my shell share with its parent?
       kcmpctl types                   what each kcmp type compares
+      kcmpctl epoll 1234 7            where is each file of epoll fd 7 now?
     """
 
 
 cli.add_command(pair)
+cli.add_command(epoll_command)
 cli.add_command(types)

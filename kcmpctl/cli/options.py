@@ -158,19 +158,26 @@ def flatten(values: Sequence[Sequence[Any]]) -> list[Any]:
     return list(dict.fromkeys(v for group in values for v in group))
 
 
+def pids_option(
+    help: str = "PIDs separated by commas or spaces (repeatable).",
+) -> Callable[[F], F]:
+    """-p/--pids (and lsfd's spelling, --pid): a repeatable list, ``[[int, ...], ...]``."""
+    return click.option(
+        "-p",
+        "--pids",
+        "--pid",
+        "pids",
+        multiple=True,
+        type=PidListType(),
+        metavar="PIDS",
+        help=help,
+    )
+
+
 def selection_options(*, threads: bool = True) -> Callable[[F], F]:
     """-p/--pids, -u/--user, -c/--command, --tree (and --threads): an intersection."""
     opts: list[Callable[[Any], Any]] = [
-        click.option(
-            "-p",
-            "--pids",
-            "--pid",
-            "pids",
-            multiple=True,
-            type=PidListType(),
-            metavar="PIDS",
-            help="PIDs separated by commas or spaces (repeatable).",
-        ),
+        pids_option(),
         click.option(
             "-u",
             "--user",
