@@ -205,6 +205,7 @@ def related_processes(pid: int) -> list[int]:
     Never this process: it inherited its caller's fds, and the caller may be *pid*.
     """
     me = os.getpid()
+    task = procs.live_task(pid)
     st = procs.read_stat(pid)
     parent = st.ppid if st is not None else 0
     found = []
@@ -214,20 +215,26 @@ def related_processes(pid: int) -> list[int]:
         ost = procs.read_stat(other)
         if ost is None or ost.kthread:
             continue
-        if other == parent or ost.ppid == pid or _shares_fd_table(pid, other):
+        if other == parent or ost.ppid == pid or _shares_fd_table(pid, task, other, ost):
             found.append(other)
     return found
 
 
-def _shares_fd_table(pid: int, other: int) -> bool:
+def _shares_fd_table(pid: int, task: int, other: int, ost: procs.Stat) -> bool:
+    other_task = procs.live_task(other) if ost.zombie else other
     try:
+        # One bare call per process (measured: 2,079 processes, compare() on each
+        # took 0.2 s); compare() then confirms an equal answer, which kcmp also gives
+        # for two processes without an fd table.
+        if raw_kcmp(task, other_task, Resource.FILES) is not Order.EQUAL:
+            return False
         return compare(pid, other, Resource.FILES).shared
-    except KcmpError as err:
+    except OSError as err:
         if err.errno in (errno.ESRCH, errno.EPERM):
             # Gone, or denied (pid 1 answers EPERM even to root here): not a candidate
             # anyone asked for, so not a gap worth reporting.
             return False
-        raise
+        raise from_errno(err.errno or 0, f"process {other}", pids=(other,)) from err
 
 
 def visible_processes(pid: int) -> list[int]:
