@@ -91,12 +91,12 @@ _FIELD = re.compile(r"(\w+):\s*(\S+)")
 
 
 def parse_fdinfo(text: str) -> list[Registration]:
-    """The ``tfd:`` lines of an epoll's fdinfo, in the kernel's order.
+    """The ``tfd:`` lines of an epoll's fdinfo, by (tfd, toff).
 
     ``tfd: %8d events: %8x data: %16llx  pos:%lli ino:%lx sdev:%x`` (fs/eventpoll.c):
     tfd is decimal, the rest hexadecimal.  The kernel resolves (tfd, toff) by walking
-    the registrations in this same order, so toff is the count of earlier lines with
-    the same tfd.
+    the registrations in the order fdinfo lists them (by file address), so toff is the
+    count of earlier lines with the same tfd.
     """
     seen: dict[int, int] = {}
     registrations = []
@@ -117,7 +117,7 @@ def parse_fdinfo(text: str) -> list[Registration]:
                 sdev=int(fields["sdev"], 16),
             )
         )
-    return registrations
+    return sorted(registrations, key=lambda r: (r.tfd, r.toff))
 
 
 class Status(enum.Enum):
@@ -286,7 +286,8 @@ def find_holders(
             denied = from_errno(errno.EPERM, f"process {candidate}", pids=(candidate,))
             if candidate == pid:
                 raise denied from err
-            search.skipped.setdefault(candidate, denied)
+            if not _fdless(task):
+                search.skipped.setdefault(candidate, denied)
             continue
         for fd, ino in inodes.items():
             if ino in wanted:
@@ -305,9 +306,15 @@ def find_holders(
     return Listing(pid, epfd, tuple(targets), skipped)
 
 
+def _fdless(task: int) -> bool:
+    """A kernel thread or a dead process: nothing to search, so no gap when denied."""
+    st = procs.read_stat(task)
+    return st is None or st.kthread or st.zombie
+
+
 def _target(pid: int, reg: Registration, found: list[_Fd]) -> Target:
     found = sorted(found, key=lambda f: (f.pid != pid, f.pid, f.fd))
-    holders = tuple(dict.fromkeys(Holder(f.pid, f.fd) for f in found))
+    holders = tuple(Holder(f.pid, f.fd) for f in found)
     own = [h.fd for h in holders if h.pid == pid]
     if reg.tfd in own:
         status = Status.OK
