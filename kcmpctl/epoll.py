@@ -296,9 +296,8 @@ def find_holders(
 
     targets = []
     for reg in registrations:
-        bucket = ordered.get(reg.ino)
-        found = search.find(bucket, reg) if bucket is not None else []
-        if found is not None:  # None: removed from the epoll since fdinfo was read
+        found = search.find(ordered.get(reg.ino), reg)
+        if found is not None:
             targets.append(_target(pid, reg, found))
     # Answers about an epoll whose process exited meanwhile are no answers at all.
     _probe(epoll_task, epfd)
@@ -362,13 +361,25 @@ class _Search:
             except _Unusable as gone:
                 self._drop(fds, gone)
 
-    def find(self, bucket: _Bucket, reg: Registration) -> list[_Fd] | None:
+    def find(self, bucket: _Bucket | None, reg: Registration) -> list[_Fd] | None:
         """The fds of *bucket* that are *reg*'s file; None if *reg* is gone."""
+        try:
+            found = self._search(bucket, reg) if bucket is not None else []
+            if not found:
+                # Unheld, or gone since fdinfo was read: the kernel drops a registration
+                # when the last holder closes its file.  Asking with the epoll's own fd
+                # tells which.
+                epoll_order(
+                    self.epoll_task, self.epfd, self.epoll_task, self.epfd, reg.tfd, reg.toff
+                )
+        except NoSuchRegistration:
+            return None
+        return found
+
+    def _search(self, bucket: _Bucket, reg: Registration) -> list[_Fd]:
         while True:
             try:
                 return self._equal_run(bucket.fds, reg, bucket.own.get(reg.tfd))
-            except NoSuchRegistration:
-                return None
             except _Unusable as gone:
                 self._drop(bucket.fds, gone)
                 bucket.reindex()

@@ -537,6 +537,105 @@ def test_denied_candidates_are_trouble_only_when_named(family: Start) -> None:
     assert not any(st.kthread for st in stats if st is not None)
 
 
+# --------------------------------------------------------------- exits mid-scan
+
+
+def kill_at_first_call(
+    monkeypatch: pytest.MonkeyPatch,
+    victim: int,
+    resource: Resource | None = None,
+    *,
+    skip: int = 0,
+) -> None:
+    """Kill *victim* just before the first kcmp call (of *resource*) that names it.
+
+    A real exit at a chosen moment: the call then meets what the kernel left (a zombie
+    without an fd table, since famhelper reaps its children only at the end).  *skip*
+    lets that many such calls through first.
+    """
+    real = _syscall.kcmp
+    seen = 0
+
+    def call(pid1: int, pid2: int, type_: int, idx1: int, idx2: int) -> int:
+        nonlocal seen
+        if victim in (pid1, pid2) and resource in (None, type_):
+            seen += 1
+            if seen == skip + 1:
+                os.kill(victim, 9)
+                wait_for_state(victim, "Z")
+        return real(pid1, pid2, type_, idx1, idx2)
+
+    monkeypatch.setattr(_syscall, "kcmp", call)
+
+
+@pytest.mark.parametrize(
+    ("searched", "status", "holders"),
+    [
+        # c1's fd alone has the inode: it dies at the KCMP_EPOLL_TFD call.
+        (["c1"], "unknown", []),
+        # c1's fd is sorted with c2's first: it dies at a KCMP_FILE call.
+        (["c1", "c2"], "elsewhere", ["c2"]),
+    ],
+)
+def test_a_holder_that_exits_mid_scan_is_passed_over(
+    family: Start,
+    kcmpctl: Run,
+    monkeypatch: pytest.MonkeyPatch,
+    searched: list[str],
+    status: str,
+    holders: list[str],
+) -> None:
+    # Two children hold the read end, the parent nothing of the pipe: the registration
+    # outlives either child.
+    fam = family("epoll:ep", "pipe:a", "eadd:3:4", "close:5", "fork:c1", "fork:c2", "close:4")
+    node = ino(fam["c2"], 4)
+    kill_at_first_call(monkeypatch, fam["c1"])
+    pids = ",".join(str(fam[name]) for name in searched)
+    assert listing(kcmpctl, fam.pid, "-p", pids) == (
+        1,
+        {
+            "pid": fam.pid,
+            "epfd": 3,
+            "targets": [
+                {
+                    "tfd": 4,
+                    "toff": 0,
+                    "events": IN_ERR_HUP,
+                    "data": 4,
+                    "ino": node,
+                    "status": status,
+                    "holders": [{"pid": fam[name], "fd": 4} for name in holders],
+                    "sdev": sdev(fam["c2"], 4),
+                    "target": f"pipe:[{node}]" if holders else None,
+                }
+            ],
+            "skipped": [],
+        },
+    )
+
+
+def test_a_registration_gone_with_its_last_holder_mid_scan_is_left_out(
+    family: Start, kcmpctl: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fam = family("epoll:ep", "pipe:a", "eadd:3:4", "close:5", "fork:c", "close:4")
+    kill_at_first_call(monkeypatch, fam["c"])
+    assert listing(kcmpctl, fam.pid) == (
+        0,
+        {"pid": fam.pid, "epfd": 3, "targets": [], "skipped": []},
+    )
+
+
+def test_the_epolls_process_exiting_mid_scan_is_trouble(
+    family: Start, kcmpctl: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fam = family("epoll:ep", "pipe:a", "eadd:3:4", "fork:c")
+    # After the probe that opens the scan, at the first question about a holder.
+    kill_at_first_call(monkeypatch, fam.pid, Resource.EPOLL_TFD, skip=1)
+    status, out, err = kcmpctl("epoll", str(fam.pid), "3", "-J")
+    assert (status, out) == (2, "")
+    assert err == f"kcmpctl: process {fam.pid} has no fd table (it has exited)\n"
+
+
 # ------------------------------------------------------------------ columns and -H
 
 
