@@ -7,9 +7,9 @@ in another process.  KCMP_EPOLL_TFD proves which (process, fd) pairs are the fil
 Cost: the fds of each process searched are stat()ed once and bucketed by inode
 number; only fds whose inode matches a registration are compared.  One inode can stand
 for many files (every eventfd, timerfd, signalfd and epoll is the one anonymous inode),
-so each bucket is sorted once with KCMP_FILE, whose order KCMP_EPOLL_TFD shares, and
-each registration is found by binary search: about (m + r)·log2(m) kcmp calls for m fds
-and r registrations in a bucket, instead of r·m.
+so each bucket of m fds is sorted once with KCMP_FILE (m·log2 m calls), whose order
+KCMP_EPOLL_TFD shares.  A registration then costs one KCMP_EPOLL_TFD call when its
+number is not stale, and a binary search (log2 m calls) when it is: never r·m.
 """
 
 from __future__ import annotations
