@@ -10,11 +10,13 @@ import contextlib
 import io
 import json
 import os
-import select
 import subprocess
 import sys
+import textwrap
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -285,7 +287,7 @@ def wait_for_state(pid: int, state: str) -> None:
         with open(f"/proc/{pid}/stat") as f:
             if f.read().rpartition(")")[2].split()[0] == state:
                 return
-        select.select([], [], [], 0.01)
+        time.sleep(0.01)
     raise AssertionError(f"process {pid} never reached state {state}")
 
 
@@ -715,6 +717,16 @@ def test_kcmp_calls_grow_with_registrations_not_with_fds(
 # ---------------------------------------------------------- scenarios built in Python
 
 
+@dataclass(frozen=True)
+class EpollProcess:
+    """A started snippet: its pid, its epoll's fd, the fds it listed, and a runner."""
+
+    pid: int
+    epfd: int
+    fds: list[int]
+    run: Run
+
+
 class PythonEpoll:
     """Starts a Python process that builds an epoll from a snippet, and ends them all."""
 
@@ -725,9 +737,7 @@ class PythonEpoll:
         self.run = run
         self.procs: list[subprocess.Popen[str]] = []
 
-    def __call__(self, snippet: str) -> PythonEpoll.Started:
-        import textwrap
-
+    def __call__(self, snippet: str) -> EpollProcess:
         code = self.PRELUDE + textwrap.dedent(snippet) + self.REPORT
         proc = subprocess.Popen(
             [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
@@ -735,11 +745,7 @@ class PythonEpoll:
         self.procs.append(proc)
         assert proc.stdout is not None
         epfd, *fds = (int(v) for v in proc.stdout.readline().split())
-        return PythonEpoll.Started(proc.pid, epfd, fds, self.run)
-
-    class Started:
-        def __init__(self, pid: int, epfd: int, fds: list[int], run: Run) -> None:
-            self.pid, self.epfd, self.fds, self.run = pid, epfd, fds, run
+        return EpollProcess(proc.pid, epfd, fds, self.run)
 
     def end(self) -> None:
         for proc in self.procs:
