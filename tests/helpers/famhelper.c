@@ -160,11 +160,14 @@ static void op(char *spec) {
         printf("%s %d\n", name, tid);
     } else if (!strcmp(spec, "fork") || !strcmp(spec, "zombie") || !strcmp(spec, "exec")) {
         fflush(stdout);
+        pid_t parent = getpid();
         pid_t pid = fork();
         if (pid < 0) die("fork");
         if (pid == 0) {
             if (!strcmp(spec, "zombie")) _exit(0);
             prctl(PR_SET_PDEATHSIG, SIGKILL);
+            /* A parent that died before prctl() sends no signal: leave now. */
+            if (getppid() != parent) _exit(0);
             if (!strcmp(spec, "exec")) {
                 execl(arg, arg, (char *)NULL);
                 _exit(127);
