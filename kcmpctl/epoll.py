@@ -283,11 +283,10 @@ def find_holders(
         try:
             inodes = procs.fd_inodes(task)
         except PermissionError as err:
-            denied = from_errno(errno.EPERM, f"process {candidate}", pids=(candidate,))
             if candidate == pid:
-                raise denied from err
+                raise _denied(pid) from err
             if not _fdless(task):
-                search.skipped.setdefault(candidate, denied)
+                search.skipped.setdefault(candidate, _denied(candidate))
             continue
         for fd, ino in inodes.items():
             if ino in wanted:
@@ -303,6 +302,10 @@ def find_holders(
     _probe(epoll_task, epfd)
     skipped = tuple(Skipped(p, e) for p, e in sorted(search.skipped.items()))
     return Listing(pid, epfd, tuple(targets), skipped)
+
+
+def _denied(pid: int) -> KcmpError:
+    return from_errno(errno.EPERM, f"process {pid}", pids=(pid,))
 
 
 def _fdless(task: int) -> bool:
@@ -460,5 +463,5 @@ class _Search:
             ]
             return
         if gone.code == errno.EPERM:
-            self.skipped.setdefault(pid, from_errno(errno.EPERM, f"process {pid}", pids=(pid,)))
+            self.skipped.setdefault(pid, _denied(pid))
         fds[:] = [f for f in fds if f.pid != pid]

@@ -499,17 +499,7 @@ def test_permission_denied_for_the_epolls_process(family: Start) -> None:
 def test_denied_candidates_are_trouble_only_when_named(family: Start) -> None:
     root_fam = family("epoll:ep")
     fam = family("epoll:ep", "pipe:a", "eadd:3:4", f"setuid:{NOBODY}")
-    record = {
-        "tfd": 4,
-        "toff": 0,
-        "events": IN_ERR_HUP,
-        "data": 4,
-        "ino": ino(fam.pid, 4),
-        "status": "ok",
-        "holders": [{"pid": fam.pid, "fd": 4}],
-        "sdev": sdev(fam.pid, 4),
-        "target": f"pipe:[{ino(fam.pid, 4)}]",
-    }
+    record = target(fam.pid, 4, "ok", [(fam.pid, 4)])
     denied = (
         "permission denied (run as the owner of the process, or as root / with CAP_SYS_PTRACE)"
     )
