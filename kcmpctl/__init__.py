@@ -36,6 +36,7 @@ if TYPE_CHECKING:
         TypeInfo,
         compare,
         compare_files,
+        epoll_order,
         epoll_target,
         probe,
     )
@@ -62,6 +63,7 @@ __all__ = [
     "__version__",
     "compare",
     "compare_files",
+    "epoll_order",
     "epoll_target",
     "probe",
 ]

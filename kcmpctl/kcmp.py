@@ -361,6 +361,18 @@ def epoll_target(
     The registration is the *toff*-th one made with fd number *tfd* in the epoll at fd
     *epfd* of *epoll_pid* (the order /proc/PID/fdinfo/EPFD lists them in).
     """
+    return epoll_order(holder_pid, holder_fd, epoll_pid, epfd, tfd, toff) is Order.EQUAL
+
+
+def epoll_order(
+    holder_pid: int, holder_fd: int, epoll_pid: int, epfd: int, tfd: int, toff: int = 0
+) -> Order:
+    """kcmp's order of fd *holder_fd* of *holder_pid* against an epoll registration.
+
+    KCMP_EPOLL_TFD orders files exactly as KCMP_FILE does, so a list of fds sorted with
+    KCMP_FILE can be binary-searched for a registration.  Arguments and errors are those
+    of :func:`epoll_target`.
+    """
     for value in (holder_fd, epfd, tfd, toff):
         if not 0 <= value <= 0xFFFFFFFF:
             raise from_errno(errno.EBADF, f"fd {value}", "out of range")
@@ -394,4 +406,4 @@ def epoll_target(
                 resource=Resource.EPOLL_TFD,
             ) from err
         raise _process_error(err, (holder_pid, epoll_pid), Resource.EPOLL_TFD) from err
-    return order is Order.EQUAL
+    return order

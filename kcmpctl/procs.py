@@ -131,6 +131,23 @@ def list_fds(pid: int) -> list[int]:
         return []
 
 
+def fd_inodes(pid: int) -> dict[int, int]:
+    """Each open fd of *pid* to the inode number of the file it refers to.
+
+    ``{}`` if the process is gone or has no fd table; fds closed while this runs are
+    left out.  :class:`PermissionError` when the fds of *pid* may not be inspected.
+    """
+    inodes: dict[int, int] = {}
+    for fd in list_fds(pid):
+        try:
+            # stat() follows the magic link to the file itself: sockets, pipes and
+            # anonymous inodes included, whatever the path the link shows.
+            inodes[fd] = os.stat(f"{PROC}/{pid}/fd/{fd}").st_ino
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return inodes
+
+
 def read_fdinfo(pid: int, fd: int) -> str | None:
     try:
         with open(f"{PROC}/{pid}/fdinfo/{fd}", "rb") as f:

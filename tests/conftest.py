@@ -52,14 +52,15 @@ class Family:
         return self.values[name]
 
     def end(self) -> None:
-        if self.proc.poll() is None:
-            assert self.proc.stdin is not None
-            try:
-                self.proc.stdin.close()
-                self.proc.wait(timeout=10)
-            except (subprocess.TimeoutExpired, BrokenPipeError):
-                self.proc.kill()
-                self.proc.wait()
+        assert self.proc.stdin is not None
+        # Closed even when the helper already died (a test may kill it), or the pipe
+        # leaks and pytest's filterwarnings=error fails on the ResourceWarning.
+        try:
+            self.proc.stdin.close()
+            self.proc.wait(timeout=10)
+        except (subprocess.TimeoutExpired, BrokenPipeError):
+            self.proc.kill()
+            self.proc.wait()
         if self.proc.stdout is not None:
             self.proc.stdout.close()
 

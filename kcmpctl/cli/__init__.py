@@ -16,6 +16,7 @@ from .. import __version__
 #: command name -> "module:attribute" below kcmpctl.cli, in the order --help lists them
 COMMANDS: dict[str, str] = {
     "pair": "cmd_pair:pair",
+    "epoll": "cmd_epoll:epoll_command",
     "types": "cmd_types:types",
 }
 
@@ -47,5 +48,6 @@ def cli() -> None:
     \b
     Examples:
       kcmpctl pair $$ $PPID           what does my shell share with its parent?
+      kcmpctl epoll 1234 7            where is each file of epoll fd 7 now?
       kcmpctl types                   what each kcmp type compares
     """

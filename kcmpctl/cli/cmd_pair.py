@@ -12,7 +12,7 @@ from ..errors import KcmpError, KcmpUnavailable
 from ..kcmp import TASK_TYPES, Comparison, Resource, compare, compare_files
 from ..render import pair as view
 from ..status import ExitStatus, Report
-from .options import Output, flatten, output_options, type_option
+from .options import ListingCommand, Output, flatten, output_options, type_option
 from .params import parse_operand
 
 EPILOG = """\b
@@ -23,7 +23,7 @@ Examples:
 """
 
 
-@click.command(epilog=EPILOG, short_help="Compare two processes, or two fds.")
+@click.command(cls=ListingCommand, epilog=EPILOG, short_help="Compare two processes, or two fds.")
 @click.argument("operands", nargs=-1, metavar="PID1 PID2 | PID1:FD1 PID2:FD2")
 @type_option()
 @output_options(view.COLUMNS, view.TASK_DEFAULTS)

@@ -7,7 +7,7 @@ import click
 from ..kcmp import TYPE_INFO
 from ..render.columns import Column
 from ..status import ExitStatus
-from .options import Output, output_options
+from .options import ListingCommand, Output, output_options
 
 COLUMNS = (
     Column("NAME", "the type's name in kcmpctl (-t)"),
@@ -20,7 +20,11 @@ COLUMNS = (
 DEFAULTS = ("NAME", "OBJECT", "CLONE_FLAG", "DESCRIPTION")
 
 
-@click.command(short_help="What each kcmp type compares.", epilog="Example:  kcmpctl types -J")
+@click.command(
+    cls=ListingCommand,
+    short_help="What each kcmp type compares.",
+    epilog="Example:  kcmpctl types -J",
+)
 @output_options(COLUMNS, DEFAULTS)
 def types(out: Output) -> ExitStatus:
     """List the kcmp types: the kernel object each compares and what shares it."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -26,6 +27,24 @@ class Output(Terminal):
 
     def columns(self, available: Sequence[Column], defaults: Sequence[str]) -> list[Column]:
         return choose(available, defaults, self.columns_spec)
+
+
+_LIST_COLUMNS_FLAGS = re.compile(r"^(--list-columns|-[JrnqH]*H[JrnqH]*)$")
+
+
+class ListingCommand(click.Command):
+    """A command whose ``-H`` lists columns even when its operands are missing.
+
+    ``kcmpctl epoll -H`` has no PID to parse: with -H on the command line, parsing
+    is resilient (click then checks no required argument), and the -H handler in
+    :func:`output_options` answers before the command body runs.
+    """
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        options = args[: args.index("--")] if "--" in args else args
+        if any(_LIST_COLUMNS_FLAGS.match(arg) for arg in options):
+            ctx.resilient_parsing = True
+        return super().parse_args(ctx, args)
 
 
 def list_columns(out: Terminal, available: Sequence[Column], defaults: Sequence[str]) -> None:
@@ -158,19 +177,26 @@ def flatten(values: Sequence[Sequence[Any]]) -> list[Any]:
     return list(dict.fromkeys(v for group in values for v in group))
 
 
+def pids_option(
+    help: str = "PIDs separated by commas or spaces (repeatable).",
+) -> Callable[[F], F]:
+    """-p/--pids (and lsfd's spelling, --pid): a repeatable list, ``[[int, ...], ...]``."""
+    return click.option(
+        "-p",
+        "--pids",
+        "--pid",
+        "pids",
+        multiple=True,
+        type=PidListType(),
+        metavar="PIDS",
+        help=help,
+    )
+
+
 def selection_options(*, threads: bool = True) -> Callable[[F], F]:
     """-p/--pids, -u/--user, -c/--command, --tree (and --threads): an intersection."""
     opts: list[Callable[[Any], Any]] = [
-        click.option(
-            "-p",
-            "--pids",
-            "--pid",
-            "pids",
-            multiple=True,
-            type=PidListType(),
-            metavar="PIDS",
-            help="PIDs separated by commas or spaces (repeatable).",
-        ),
+        pids_option(),
         click.option(
             "-u",
             "--user",

@@ -85,6 +85,39 @@ class PidType(_Param):
         return _complete_pids(incomplete)
 
 
+class FdType(_Param):
+    """One fd number."""
+
+    name = "fd"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int):
+            return value
+        try:
+            return parse_fd(str(value))
+        except ValueError as err:
+            self.fail(str(err), param, ctx)
+
+
+class PidFdType(_Param):
+    """``PID:FD``: one fd of one process."""
+
+    name = "pid:fd"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> tuple[int, int]:
+        if isinstance(value, tuple):
+            return value
+        try:
+            pid, fd = parse_operand(str(value))
+        except ValueError as err:
+            self.fail(str(err), param, ctx)
+        if fd is None:
+            self.fail(f"invalid operand {value!r}: expected PID:FD", param, ctx)
+        return pid, fd
+
+
 class PidListType(_Param):
     """PIDs separated by commas or whitespace: ``"12,13 14"``, ``"$(pidof nginx)"``."""
 

@@ -28,9 +28,15 @@
  *   name:TEXT          prctl(PR_SET_NAME, TEXT)
  *   undump             prctl(PR_SET_DUMPABLE, 0)
  *   leaderexit         the main thread exits (pthread_exit); a thread waits for EOF
+ *   emany:EPFD:N       N registrations in EPFD, in turn a pipe's read end, an eventfd, a
+ *                      pipe's read end moved (dup, then close) and an eventfd moved;
+ *                      data is the fd the file is left at.  Closed numbers are reused,
+ *                      so tfds repeat (toff > 0).  Raises RLIMIT_NOFILE to its hard limit.
+ *   setuid:UID         drop to UID (and gid UID, no groups), staying dumpable
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <grp.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
@@ -41,7 +47,9 @@
 #include <sys/epoll.h>
 #include <sys/ipc.h>
 #include <sys/mman.h>
+#include <sys/eventfd.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/sem.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
@@ -152,11 +160,14 @@ static void op(char *spec) {
         printf("%s %d\n", name, tid);
     } else if (!strcmp(spec, "fork") || !strcmp(spec, "zombie") || !strcmp(spec, "exec")) {
         fflush(stdout);
+        pid_t parent = getpid();
         pid_t pid = fork();
         if (pid < 0) die("fork");
         if (pid == 0) {
             if (!strcmp(spec, "zombie")) _exit(0);
             prctl(PR_SET_PDEATHSIG, SIGKILL);
+            /* A parent that died before prctl() sends no signal: leave now. */
+            if (getppid() != parent) _exit(0);
             if (!strcmp(spec, "exec")) {
                 execl(arg, arg, (char *)NULL);
                 _exit(127);
@@ -213,6 +224,35 @@ static void op(char *spec) {
         fflush(stdout);
         if (pthread_create(&t, NULL, waiter, NULL)) die("pthread_create");
         pthread_exit(NULL);
+    } else if (!strcmp(spec, "emany")) {
+        int epfd = atoi(name), n = atoi(arg);
+        struct rlimit rl;
+        if (getrlimit(RLIMIT_NOFILE, &rl)) die("getrlimit");
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl)) die("setrlimit");
+        for (int i = 0; i < n; i++) {
+            int fd, p[2];
+            if (i % 2 == 0) {
+                if (pipe(p)) die("pipe");
+                fd = p[0];
+            } else if ((fd = eventfd(0, 0)) < 0) {
+                die("eventfd");
+            }
+            int at = fd;
+            if (i % 4 >= 2 && (at = dup(fd)) < 0) die("dup");
+            struct epoll_event ev = {.events = EPOLLIN, .data.u64 = (unsigned)at};
+            if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev)) die("epoll_ctl");
+            if (at != fd) close(fd);
+        }
+        printf("%s %d\n", spec, n);
+    } else if (!strcmp(spec, "setuid")) {
+        uid_t uid = (uid_t)atoi(name);
+        if (setgroups(0, NULL) || setresgid(uid, uid, uid) || setresuid(uid, uid, uid))
+            die("setuid");
+        /* Changing credentials clears dumpable (which would deny everyone but
+         * CAP_SYS_PTRACE: the tests want a plain process of another user) and the
+         * parent-death signal. */
+        if (prctl(PR_SET_DUMPABLE, 1) || prctl(PR_SET_PDEATHSIG, SIGKILL)) die("prctl");
     } else {
         fprintf(stderr, "famhelper: unknown op %s\n", spec);
         exit(3);
