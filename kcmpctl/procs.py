@@ -131,6 +131,65 @@ def list_fds(pid: int) -> list[int]:
         return []
 
 
+def task_dir(pid: int, tid: int | None = None) -> str:
+    """``/proc/PID``, or ``/proc/PID/task/TID`` for a live thread of a process whose
+    leader has exited (the leader's own fd directory is empty then)."""
+    if tid is None or tid == pid:
+        return f"{PROC}/{pid}"
+    return f"{PROC}/{pid}/task/{tid}"
+
+
+#: ``(fd, st_dev, st_ino, st_mode)`` of the file an fd refers to
+FdStat = tuple[int, int, int, int]
+
+
+def fd_stats(pid: int, tid: int | None = None) -> list[FdStat] | None:
+    """Each open fd of *pid* with the device, inode and mode of its file.
+
+    ``None`` when the process is gone; :class:`PermissionError` when ptrace read access
+    is refused.  One stat() per fd, relative to the open fd directory, so the kernel
+    does not walk ``/proc/PID/fd`` again for each.  An fd closed between the listing
+    and its stat() is left out.
+    """
+    try:
+        dirfd = os.open(f"{task_dir(pid, tid)}/fd", os.O_RDONLY | os.O_DIRECTORY)
+    except (FileNotFoundError, ProcessLookupError, NotADirectoryError):
+        return None
+    try:
+        result: list[FdStat] = []
+        for name in os.listdir(dirfd):
+            try:
+                st = os.stat(name, dir_fd=dirfd)
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+            result.append((int(name), st.st_dev, st.st_ino, st.st_mode))
+        return result
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    finally:
+        os.close(dirfd)
+
+
+@dataclass(frozen=True, slots=True)
+class FdSnapshot:
+    """One fd's /proc link and fdinfo text, read one after the other."""
+
+    target: str
+    fdinfo: str
+
+
+def fd_snapshot(pid: int, fd: int, tid: int | None = None) -> FdSnapshot | None:
+    """The link and fdinfo of fd *fd* of *pid*; ``None`` if it is closed, gone or denied."""
+    base = task_dir(pid, tid)
+    try:
+        target = os.readlink(f"{base}/fd/{fd}".encode())
+        with open(f"{base}/fdinfo/{fd}", "rb") as f:
+            info = f.read()
+    except OSError:
+        return None
+    return FdSnapshot(decode(target), decode(info))
+
+
 def read_fdinfo(pid: int, fd: int) -> str | None:
     try:
         with open(f"{PROC}/{pid}/fdinfo/{fd}", "rb") as f:

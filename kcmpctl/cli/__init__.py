@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from .. import __version__
+from .cmd_fds import fds
 from .cmd_pair import pair
 from .cmd_types import types
 
@@ -21,9 +22,11 @@ def cli() -> None:
     \b
     Examples:
       kcmpctl pair $$ $PPID           what does my shell share with its parent?
+      kcmpctl fds --tree $$           open files my shell shares with its descendants
       kcmpctl types                   what each kcmp type compares
     """
 
 
 cli.add_command(pair)
+cli.add_command(fds)
 cli.add_command(types)

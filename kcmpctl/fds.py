@@ -1,0 +1,331 @@
+"""Open file descriptions held through fds of more than one fd table (``kcmpctl fds``).
+
+Two fds share an open file description (the kernel's ``struct file``: offset, status
+flags) after fork inheritance, SCM_RIGHTS, pidfd_getfd or dup; two open() calls of one
+path never do.  /proc shows only inodes; KCMP_FILE tells descriptions apart.
+
+The scan, cheapest step first, so that kcmp runs only where sharing is possible:
+
+1. group the processes into fd tables (KCMP_FILES): the members of a CLONE_FILES
+   family hold the very same fds, so each table is listed once, through its lowest pid;
+2. stat() every fd once for its (device, inode): only fds of one inode can share a
+   description, so fds are put in buckets by inode and never compared across them;
+3. sort each bucket that could hold a reportable description with KCMP_FILE as the
+   comparator: runs of equal neighbours are descriptions;
+4. read the link and fdinfo (offset, flags) only of the descriptions reported;
+5. drop every process that exited (or whose PID now names another) meanwhile, as its
+   pidfd tells, so that nothing is attributed to a process that is not there.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+from . import procs
+from .grouping import FdRef, ItemFailed, file_comparator, sort_groups, task_comparator
+from .kcmp import Resource, probe
+from .procs import Task
+
+T = TypeVar("T", int, FdRef)
+
+#: The reason recorded for a process that exited during the scan.
+EXITED = "exited"
+
+_FILE_TYPES = {
+    stat.S_IFREG: "REG",
+    stat.S_IFDIR: "DIR",
+    stat.S_IFCHR: "CHR",
+    stat.S_IFBLK: "BLK",
+    stat.S_IFIFO: "FIFO",
+    stat.S_IFSOCK: "SOCK",
+    stat.S_IFLNK: "LNK",
+}
+
+
+def file_type(mode: int) -> str:
+    """lsfd's TYPE names; anonymous inodes (eventfd, epoll, pidfd…) have no type: UNKN."""
+    return _FILE_TYPES.get(stat.S_IFMT(mode), "UNKN")
+
+
+@dataclass(frozen=True, slots=True)
+class FdInfo:
+    """The fields of /proc/PID/fdinfo/FD that describe the open file description."""
+
+    pos: int | None
+    #: status and access-mode flags, without O_CLOEXEC (see :func:`parse_fdinfo`)
+    flags: int | None
+    ino: int | None
+
+
+def parse_fdinfo(text: str) -> FdInfo:
+    """``pos``, ``flags`` and ``ino`` from fdinfo text; ``None`` for a missing field.
+
+    The kernel ORs O_CLOEXEC into ``flags`` when the fd it is read through has
+    close-on-exec set: that bit belongs to one fd, not to the shared description.
+    """
+    fields: dict[str, str] = {}
+    for line in text.splitlines():
+        key, colon, value = line.partition(":")
+        if colon and key in ("pos", "flags", "ino"):
+            # Only the first: later lines (epoll's "tfd: … pos:0 ino:6e05") describe
+            # other files.
+            fields.setdefault(key, value.strip())
+    try:
+        pos = int(fields["pos"]) if "pos" in fields else None
+        flags = int(fields["flags"], 8) & ~os.O_CLOEXEC if "flags" in fields else None
+        ino = int(fields["ino"]) if "ino" in fields else None
+    except ValueError:
+        return FdInfo(None, None, None)
+    return FdInfo(pos, flags, ino)
+
+
+@dataclass(frozen=True, slots=True)
+class Holder:
+    """One fd through which a process holds a description."""
+
+    pid: int
+    fd: int
+    command: str
+
+
+@dataclass(frozen=True, slots=True)
+class Description:
+    """An open file description held through two or more fds."""
+
+    target: str
+    dev: int
+    ino: int
+    mode: int
+    pos: int | None
+    flags: int | None
+    #: every (pid, fd), ascending; members of one fd table each hold the table's fds
+    holders: tuple[Holder, ...]
+    #: the holders' pids grouped by fd table, each ascending, ordered by first pid
+    tables: tuple[tuple[int, ...], ...]
+
+    @property
+    def type(self) -> str:
+        return file_type(self.mode)
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    """A selected process whose fds are not (or no longer) in the result."""
+
+    pid: int
+    command: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Scan:
+    descriptions: tuple[Description, ...]
+    skipped: tuple[Skipped, ...]
+
+
+def _failed_last(cmp: Callable[[T, T], int], failed: dict[T, str]) -> Callable[[T, T], int]:
+    """*cmp* made total: an item it fails on is recorded in *failed* and sorts last.
+
+    sort_groups spends a round (a full re-sort) and one of its few rounds on each
+    ItemFailed, and a scan of thousands of processes may see dozens exit or be denied.
+    Recorded here instead, all of them are dropped at once by the prune that follows
+    the sort, and the neighbour pass re-proves the order of the rest.
+    """
+
+    def total(a: T, b: T) -> int:
+        try:
+            return cmp(a, b)
+        except ItemFailed as failure:
+            failed[failure.item] = failure.reason  # type: ignore[index]
+        a_failed, b_failed = a in failed, b in failed
+        if a_failed != b_failed:
+            return 1 if a_failed else -1
+        return (a > b) - (a < b)
+
+    return total
+
+
+def _take(failed: dict[T, str]) -> dict[T, str]:
+    taken = dict(failed)
+    failed.clear()
+    return taken
+
+
+def _fd_tables(tasks: Sequence[Task], skipped: dict[int, str]) -> list[tuple[Task, ...]]:
+    """*tasks* grouped by fd table, each group ascending by pid."""
+    by_id = {t.id: t for t in tasks}
+    failed: dict[int, str] = {}
+
+    def prune(items: Sequence[int]) -> dict[int, str]:
+        # A process that became a zombie has a NULL table: kcmp compares it without
+        # complaint, so only its pidfd tells.
+        dropped = _take(failed)
+        gone = procs.gone_tasks([by_id[i] for i in items if i not in dropped])
+        dropped.update(dict.fromkeys(gone, EXITED))
+        return dropped
+
+    grouping = sort_groups(
+        list(by_id), _failed_last(task_comparator(Resource.FILES), failed), prune=prune
+    )
+    for tid, reason in grouping.failed.items():
+        skipped.setdefault(by_id[tid].pid, reason)
+    return [
+        tuple(sorted((by_id[i] for i in cls), key=lambda t: t.pid)) for cls in grouping.classes
+    ]
+
+
+#: (st_dev, st_ino): the fds of one bucket refer to one inode
+Inode = tuple[int, int]
+
+
+def _buckets(
+    tables: Sequence[tuple[Task, ...]], skipped: dict[int, str]
+) -> tuple[dict[Inode, list[FdRef]], dict[Inode, int]]:
+    """Every fd of each table, listed through its first member, by inode; and modes."""
+    buckets: dict[Inode, list[FdRef]] = {}
+    modes: dict[Inode, int] = {}
+    for table in tables:
+        first = table[0]
+        try:
+            stats = procs.fd_stats(first.pid, first.tid)
+        except PermissionError:
+            skipped.update(dict.fromkeys((t.pid for t in table), "permission denied"))
+            continue
+        if stats is None:
+            continue  # exited: the final check drops the table
+        tid = first.tid
+        for fd, dev, ino, mode in stats:
+            key = (dev, ino)
+            bucket = buckets.get(key)
+            if bucket is None:
+                buckets[key] = [(tid, fd)]
+                modes[key] = mode
+            else:
+                bucket.append((tid, fd))
+    return buckets, modes
+
+
+def _shared(
+    buckets: dict[Inode, list[FdRef]], dups: bool, skipped: dict[int, str], pid_of: dict[int, int]
+) -> list[tuple[Inode, list[FdRef]]]:
+    """Descriptions (as runs of equal fds) held by two tables, or by two fds with *dups*."""
+    failed: dict[FdRef, str] = {}
+    cmp = _failed_last(file_comparator(), failed)
+    found: list[tuple[Inode, list[FdRef]]] = []
+    for key, items in buckets.items():
+        if len(items) < 2 or (not dups and len({tid for tid, _ in items}) < 2):
+            continue
+        grouping = sort_groups(items, cmp, prune=lambda _: _take(failed))
+        for cls in grouping.classes:
+            if len(cls) >= 2 and (dups or len({tid for tid, _ in cls}) >= 2):
+                found.append((key, cls))
+        for (tid, _), reason in grouping.failed.items():
+            # "closed" fds are just gone; exits are found by the final check.
+            if reason not in ("closed", EXITED):
+                skipped.setdefault(pid_of[tid], reason)
+    return found
+
+
+def _details(fds: Sequence[FdRef], ino: int, by_id: dict[int, Task]) -> tuple[str, FdInfo] | None:
+    """The link and fdinfo of the description, read through the first fd that still
+    refers to its inode, in a process that is still the one selected."""
+    for tid, fd in fds:
+        task = by_id[tid]
+        snapshot = procs.fd_snapshot(task.pid, fd, task.tid)
+        if snapshot is None:
+            continue
+        info = parse_fdinfo(snapshot.fdinfo)
+        if info.ino is not None and info.ino != ino:
+            continue  # closed and reused for another file since it was compared
+        # Checked after the read: had the PID been reused before it, the pidfd says so.
+        if task.gone():
+            continue
+        return snapshot.target, info
+    return None
+
+
+def _members(table: tuple[Task, ...], gone: set[int]) -> tuple[tuple[Task, ...], dict[int, str]]:
+    """The members of *table* still alive and still sharing its first member's table,
+    and why each other live member is left out (pid: reason).
+
+    The table's fds were listed and compared through its first member: if that one is
+    gone (its PID maybe reused) nothing about the table can be trusted.  A member that
+    exec'd or unshared since the grouping has a table of its own that was not listed.
+    """
+    first, rest = table[0], [t for t in table[1:] if t.id not in gone]
+    if first.id in gone:
+        why = f"its fd table was listed through process {first.pid}, which exited"
+        return (), {t.pid: why for t in rest}
+    same = task_comparator(Resource.FILES)
+    members, left = [first], {}
+    for task in rest:
+        try:
+            shares = same(first.id, task.id) == 0
+        except ItemFailed:
+            shares = False
+        if shares:
+            members.append(task)
+        else:
+            left[task.pid] = "left its fd table during the scan"
+    return tuple(members), left
+
+
+def scan(tasks: Sequence[Task], *, dups: bool = False) -> Scan:
+    """The open file descriptions that *tasks* hold through fds of two or more fd tables
+    (with *dups*, also through two fds of one table), and the tasks skipped."""
+    probe()
+    # Kernel threads share one empty table; a zombie has none.
+    live = [t for t in tasks if not t.kthread and not (t.zombie and t.tid == t.pid)]
+    by_id = {t.id: t for t in live}
+    skipped: dict[int, str] = {}
+
+    tables = _fd_tables(live, skipped)
+    buckets, modes = _buckets(tables, skipped)
+    found = _shared(buckets, dups, skipped, {t.id: t.pid for t in live})
+    details = [_details(fds, ino, by_id) for (_, ino), fds in found]
+
+    # Last, after every read: whatever exited before now may have had its PID reused.
+    gone = procs.gone_tasks([t for t in live if t.pid not in skipped])
+    skipped.update((by_id[i].pid, EXITED) for i in gone)
+    members: dict[int, tuple[Task, ...]] = {}
+    for table in tables:
+        members[table[0].id], left = _members(table, gone)
+        for pid, why in left.items():
+            skipped.setdefault(pid, why)
+
+    descriptions = []
+    for ((dev, ino), fds), detail in zip(found, details, strict=True):
+        held = [(fd, members[tid]) for tid, fd in fds if members[tid]]
+        table_count = len({holders[0].id for _, holders in held})
+        if detail is None or len(held) < 2 or (not dups and table_count < 2):
+            continue
+        target, info = detail
+        descriptions.append(
+            Description(
+                target=target,
+                dev=dev,
+                ino=ino,
+                mode=modes[(dev, ino)],
+                pos=info.pos,
+                flags=info.flags,
+                holders=tuple(
+                    sorted(
+                        (Holder(t.pid, fd, t.comm) for fd, table in held for t in table),
+                        key=lambda h: (h.pid, h.fd),
+                    )
+                ),
+                tables=tuple(
+                    sorted({tuple(t.pid for t in table) for _, table in held}, key=lambda p: p[0])
+                ),
+            )
+        )
+    descriptions.sort(key=lambda d: (d.holders[0].pid, d.holders[0].fd, d.ino))
+    comm = {t.pid: t.comm for t in tasks}
+    return Scan(
+        tuple(descriptions),
+        tuple(Skipped(pid, comm[pid], reason) for pid, reason in sorted(skipped.items())),
+    )
