@@ -23,7 +23,7 @@ import os
 import stat
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TypeVar, cast
 
 from . import procs
 from .grouping import FdRef, ItemFailed, file_comparator, sort_groups, task_comparator
@@ -140,7 +140,7 @@ def _failed_last(cmp: Callable[[T, T], int], failed: dict[T, str]) -> Callable[[
         try:
             return cmp(a, b)
         except ItemFailed as failure:
-            failed[failure.item] = failure.reason  # type: ignore[index]
+            failed[cast("T", failure.item)] = failure.reason
         a_failed, b_failed = a in failed, b in failed
         if a_failed != b_failed:
             return 1 if a_failed else -1

@@ -28,6 +28,8 @@
  *   name:TEXT          prctl(PR_SET_NAME, TEXT)
  *   undump             prctl(PR_SET_DUMPABLE, 0)
  *   leaderexit         the main thread exits (pthread_exit); a thread waits for EOF
+ *   sigclose:FD        on SIGUSR1, close(FD): in this process and in children made after
+ *                      (a test closes an fd in one process at the moment it chooses)
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -125,6 +127,13 @@ static void *waiter(void *arg) {
     return NULL;
 }
 
+static volatile int sigclose_fd = -1;
+
+static void close_on_signal(int sig) {
+    (void)sig;
+    close(sigclose_fd);
+}
+
 static void op(char *spec) {
     char *name = strchr(spec, ':');
     char *arg = NULL;
@@ -213,6 +222,11 @@ static void op(char *spec) {
         fflush(stdout);
         if (pthread_create(&t, NULL, waiter, NULL)) die("pthread_create");
         pthread_exit(NULL);
+    } else if (!strcmp(spec, "sigclose")) {
+        /* SA_RESTART: the helper's read() of stdin must go on after the handler. */
+        struct sigaction sa = {.sa_handler = close_on_signal, .sa_flags = SA_RESTART};
+        sigclose_fd = atoi(name);
+        if (sigaction(SIGUSR1, &sa, NULL)) die("sigaction");
     } else {
         fprintf(stderr, "famhelper: unknown op %s\n", spec);
         exit(3);
