@@ -558,6 +558,15 @@ def test_missing_pid_is_trouble(kcmpctl: Run, family: Start) -> None:
     assert holding(doc, fam.pid, 0) is not None  # the rest is still answered
 
 
+def test_missing_tree_root_is_trouble(kcmpctl: Run) -> None:
+    pid = no_such_pid()
+    assert kcmpctl("fds", "--tree", str(pid)) == (
+        2,
+        "TYPE INO POS FLAGS COUNT TARGET HOLDERS\n",
+        f"kcmpctl: process {pid}: no such process\n",
+    )
+
+
 def test_named_unreadable_pid_is_trouble(kcmpctl: Run) -> None:
     pid = denied_pid()
 
