@@ -150,6 +150,13 @@ def _failed_last(cmp: Callable[[T, T], int], failed: dict[T, str]) -> Callable[[
     return total
 
 
+#: Rounds of sort_groups.  Each round after the first re-sorts a sorted list (~n calls)
+#: and ends in another round if any item failed meanwhile: on a machine where processes
+#: exit at 100/s, a 10 ms round has about one chance in three to be clean, and 8 rounds
+#: would fail a scan in a few percent of runs.
+ROUNDS = 32
+
+
 def _take(failed: dict[T, str]) -> dict[T, str]:
     taken = dict(failed)
     failed.clear()
@@ -157,20 +164,18 @@ def _take(failed: dict[T, str]) -> dict[T, str]:
 
 
 def _fd_tables(tasks: Sequence[Task], skipped: dict[int, str]) -> list[tuple[Task, ...]]:
-    """*tasks* grouped by fd table, each group ascending by pid."""
+    """*tasks* grouped by fd table, each group ascending by pid.
+
+    A process that exits mid-sort without being reaped yet compares as a NULL table
+    (equal only to other such): it is left in, and dropped by the final pidfd check.
+    """
     by_id = {t.id: t for t in tasks}
     failed: dict[int, str] = {}
-
-    def prune(items: Sequence[int]) -> dict[int, str]:
-        # A process that became a zombie has a NULL table: kcmp compares it without
-        # complaint, so only its pidfd tells.
-        dropped = _take(failed)
-        gone = procs.gone_tasks([by_id[i] for i in items if i not in dropped])
-        dropped.update(dict.fromkeys(gone, EXITED))
-        return dropped
-
     grouping = sort_groups(
-        list(by_id), _failed_last(task_comparator(Resource.FILES), failed), prune=prune
+        list(by_id),
+        _failed_last(task_comparator(Resource.FILES), failed),
+        prune=lambda _: _take(failed),
+        max_rounds=ROUNDS,
     )
     for tid, reason in grouping.failed.items():
         skipped.setdefault(by_id[tid].pid, reason)
@@ -226,7 +231,7 @@ def _shared(
         # Inherited fds keep their numbers: ordered by fd, the fds of one description
         # lie together and timsort merges them as runs (~20% fewer kcmp calls, measured).
         items.sort(key=_by_fd)
-        grouping = sort_groups(items, cmp, prune=lambda _: _take(failed))
+        grouping = sort_groups(items, cmp, prune=lambda _: _take(failed), max_rounds=ROUNDS)
         for cls in grouping.classes:
             if len(cls) >= 2 and (dups or len({tid for tid, _ in cls}) >= 2):
                 found.append((key, cls))
@@ -255,21 +260,14 @@ def _details(fds: Sequence[FdRef], ino: int, by_id: dict[int, Task]) -> tuple[st
     return None
 
 
-def _members(table: tuple[Task, ...], gone: set[int]) -> tuple[tuple[Task, ...], dict[int, str]]:
-    """The members of *table* still alive and still sharing its first member's table,
-    and why each other live member is left out (pid: reason).
-
-    The table's fds were listed and compared through its first member: if that one is
-    gone (its PID maybe reused) nothing about the table can be trusted.  A member that
-    exec'd or unshared since the grouping has a table of its own that was not listed.
-    """
-    first, rest = table[0], [t for t in table[1:] if t.id not in gone]
-    if first.id in gone:
-        why = f"its fd table was listed through process {first.pid}, which exited"
-        return (), {t.pid: why for t in rest}
+def _still_sharing(table: tuple[Task, ...]) -> tuple[tuple[Task, ...], dict[int, str]]:
+    """The members of *table* that still share its first member's fd table, and why
+    each other is left out: one that exec'd or unshared since the grouping has a table
+    of its own, which was not listed."""
+    first = table[0]
     same = task_comparator(Resource.FILES)
     members, left = [first], {}
-    for task in rest:
+    for task in table[1:]:
         try:
             shares = same(first.id, task.id) == 0
         except ItemFailed:
@@ -279,6 +277,51 @@ def _members(table: tuple[Task, ...], gone: set[int]) -> tuple[tuple[Task, ...],
         else:
             left[task.pid] = "left its fd table during the scan"
     return tuple(members), left
+
+
+def _alive(table: tuple[Task, ...], gone: set[int]) -> tuple[tuple[Task, ...], dict[int, str]]:
+    """The members of *table* not gone, and why each other live one is left out.
+
+    The table's fds were listed and compared through its first member: if that one is
+    gone (its PID maybe reused) nothing about the table can be trusted.
+    """
+    rest = tuple(t for t in table[1:] if t.id not in gone)
+    if table[0].id in gone:
+        why = f"its fd table was listed through process {table[0].pid}, which exited"
+        return (), {t.pid: why for t in rest}
+    return (table[0], *rest), {}
+
+
+def _describe(
+    inode: Inode,
+    mode: int,
+    fds: Sequence[FdRef],
+    detail: tuple[str, FdInfo] | None,
+    alive: dict[int, tuple[Task, ...]],
+    dups: bool,
+) -> Description | None:
+    """The description behind *fds*, held through the tables still alive; ``None`` if
+    it could not be read or what is left of it is not worth reporting."""
+    held = [(fd, alive[tid]) for tid, fd in fds if alive[tid]]
+    tables = sorted({tuple(t.pid for t in members) for _, members in held})
+    if detail is None or len(held) < 2 or (not dups and len(tables) < 2):
+        return None
+    target, info = detail
+    return Description(
+        target=target,
+        dev=inode[0],
+        ino=inode[1],
+        mode=mode,
+        pos=info.pos,
+        flags=info.flags,
+        holders=tuple(
+            sorted(
+                (Holder(t.pid, fd, t.comm) for fd, members in held for t in members),
+                key=lambda h: (h.pid, h.fd),
+            )
+        ),
+        tables=tuple(tables),
+    )
 
 
 def scan(tasks: Sequence[Task], *, dups: bool = False) -> Scan:
@@ -295,41 +338,28 @@ def scan(tasks: Sequence[Task], *, dups: bool = False) -> Scan:
     found = _shared(buckets, dups, skipped, {t.id: t.pid for t in live})
     details = [_details(fds, ino, by_id) for (_, ino), fds in found]
 
-    # Last, after every read: whatever exited before now may have had its PID reused.
-    gone = procs.gone_tasks([t for t in live if t.pid not in skipped])
-    skipped.update((by_id[i].pid, EXITED) for i in gone)
-    members: dict[int, tuple[Task, ...]] = {}
+    sharing = []
     for table in tables:
-        members[table[0].id], left = _members(table, gone)
+        members, left = _still_sharing(table)
+        sharing.append(members)
         for pid, why in left.items():
             skipped.setdefault(pid, why)
 
-    descriptions = []
-    for ((dev, ino), fds), detail in zip(found, details, strict=True):
-        held = [(fd, members[tid]) for tid, fd in fds if members[tid]]
-        table_count = len({holders[0].id for _, holders in held})
-        if detail is None or len(held) < 2 or (not dups and table_count < 2):
-            continue
-        target, info = detail
-        descriptions.append(
-            Description(
-                target=target,
-                dev=dev,
-                ino=ino,
-                mode=modes[(dev, ino)],
-                pos=info.pos,
-                flags=info.flags,
-                holders=tuple(
-                    sorted(
-                        (Holder(t.pid, fd, t.comm) for fd, table in held for t in table),
-                        key=lambda h: (h.pid, h.fd),
-                    )
-                ),
-                tables=tuple(
-                    sorted({tuple(t.pid for t in table) for _, table in held}, key=lambda p: p[0])
-                ),
-            )
-        )
+    # Last, after every kcmp call and read: a process that exited before now may have
+    # had its PID reused, and what was read through that PID is not its.
+    gone = procs.gone_tasks([t for t in live if t.pid not in skipped])
+    skipped.update((by_id[i].pid, EXITED) for i in gone)
+    alive: dict[int, tuple[Task, ...]] = {}
+    for members in sharing:
+        alive[members[0].id], left = _alive(members, gone)
+        for pid, why in left.items():
+            skipped.setdefault(pid, why)
+
+    described = (
+        _describe(key, modes[key], fds, detail, alive, dups)
+        for (key, fds), detail in zip(found, details, strict=True)
+    )
+    descriptions = [desc for desc in described if desc is not None]
     descriptions.sort(key=lambda d: (d.holders[0].pid, d.holders[0].fd, d.ino))
     comm = {t.pid: t.comm for t in tasks}
     return Scan(
