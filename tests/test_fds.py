@@ -653,3 +653,18 @@ def test_default_scans_every_process_but_itself(kcmpctl: Run, family: Start) -> 
     assert os.getpid() not in pids_in(doc)
     assert all(isinstance(s["reason"], str) for s in doc["skipped"])
     assert stat.S_ISFIFO(os.stat(f"/proc/{fam['c']}/fd/{fam['p_r']}").st_mode)
+
+
+def test_scan_survives_process_churn(kcmpctl: Run, family: Start) -> None:
+    fam = family("pipe:p", "fork:c")
+    # A shell starting and reaping short-lived processes as fast as it can.
+    churn = subprocess.Popen(["sh", "-c", "while :; do /bin/true; done"])
+    try:
+        for _ in range(3):
+            status, doc, err = scan(kcmpctl)
+            assert status == 0
+            assert "internal error" not in err
+            assert holding(doc, fam["c"], fam["p_r"]) is not None
+    finally:
+        churn.kill()
+        churn.wait()
