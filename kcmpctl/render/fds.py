@@ -22,8 +22,8 @@ COLUMNS: tuple[Column, ...] = (
     Column("TARGET", "what the fds refer to: a path, pipe:[INO], socket:[INO], anon_inode:[…]"),
     Column(
         "HOLDERS",
-        "the fds holding it, PID:FD; pids sharing one fd table are joined by + (JSON: an array"
-        " of {pid, fd, command})",
+        "the fds holding it, PID:FD; pids sharing one fd table are joined by +, as in 10+12:3"
+        " (JSON: an array of {pid, fd, command})",
         "array",
     ),
     Column(
