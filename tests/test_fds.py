@@ -560,9 +560,10 @@ def test_missing_pid_is_trouble(kcmpctl: Run, family: Start) -> None:
 
 def test_missing_tree_root_is_trouble(kcmpctl: Run) -> None:
     pid = no_such_pid()
+    # Nothing answered: no table, as pair prints none when every comparison failed.
     assert kcmpctl("fds", "--tree", str(pid)) == (
         2,
-        "TYPE INO POS FLAGS COUNT TARGET HOLDERS\n",
+        "",
         f"kcmpctl: process {pid}: no such process\n",
     )
 

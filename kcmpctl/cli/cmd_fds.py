@@ -76,7 +76,7 @@ def fds(
                 + [view.skipped_record(s.pid, s.command, s.reason) for s in result.skipped],
             }
         )
-    else:
+    elif records or not report.trouble:
         out.table(out.columns(view.COLUMNS, view.DEFAULTS), map(view.table_row, records))
     return report.status
 
