@@ -59,11 +59,10 @@ class FdInfo:
     pos: int | None
     #: status and access-mode flags, without O_CLOEXEC (see :func:`parse_fdinfo`)
     flags: int | None
-    ino: int | None
 
 
 def parse_fdinfo(text: str) -> FdInfo:
-    """``pos``, ``flags`` and ``ino`` from fdinfo text; ``None`` for a missing field.
+    """``pos`` and ``flags`` from fdinfo text; ``None`` for a missing field.
 
     The kernel ORs O_CLOEXEC into ``flags`` when the fd it is read through has
     close-on-exec set: that bit belongs to one fd, not to the shared description.
@@ -71,17 +70,16 @@ def parse_fdinfo(text: str) -> FdInfo:
     fields: dict[str, str] = {}
     for line in text.splitlines():
         key, colon, value = line.partition(":")
-        if colon and key in ("pos", "flags", "ino"):
+        if colon and key in ("pos", "flags"):
             # Only the first: later lines (epoll's "tfd: … pos:0 ino:6e05") describe
             # other files.
             fields.setdefault(key, value.strip())
     try:
         pos = int(fields["pos"]) if "pos" in fields else None
         flags = int(fields["flags"], 8) & ~os.O_CLOEXEC if "flags" in fields else None
-        ino = int(fields["ino"]) if "ino" in fields else None
     except ValueError:
-        return FdInfo(None, None, None)
-    return FdInfo(pos, flags, ino)
+        return FdInfo(None, None)
+    return FdInfo(pos, flags)
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,21 +240,20 @@ def _shared(
     return found
 
 
-def _details(fds: Sequence[FdRef], ino: int, by_id: dict[int, Task]) -> tuple[str, FdInfo] | None:
+def _details(
+    fds: Sequence[FdRef], inode: Inode, by_id: dict[int, Task]
+) -> tuple[str, FdInfo] | None:
     """The link and fdinfo of the description, read through the first fd that still
     refers to its inode, in a process that is still the one selected."""
     for tid, fd in fds:
         task = by_id[tid]
         snapshot = procs.fd_snapshot(task.pid, fd, task.tid)
-        if snapshot is None:
-            continue
-        info = parse_fdinfo(snapshot.fdinfo)
-        if info.ino is not None and info.ino != ino:
-            continue  # closed and reused for another file since it was compared
+        if snapshot is None or (snapshot.dev, snapshot.ino) != inode:
+            continue  # closed, or closed and reused for another file, since compared
         # Checked after the read: had the PID been reused before it, the pidfd says so.
         if task.gone():
             continue
-        return snapshot.target, info
+        return snapshot.target, parse_fdinfo(snapshot.fdinfo)
     return None
 
 
@@ -336,7 +333,7 @@ def scan(tasks: Sequence[Task], *, dups: bool = False) -> Scan:
     tables = _fd_tables(live, skipped)
     buckets, modes = _buckets(tables, skipped)
     found = _shared(buckets, dups, skipped, {t.id: t.pid for t in live})
-    details = [_details(fds, ino, by_id) for (_, ino), fds in found]
+    details = [_details(fds, inode, by_id) for inode, fds in found]
 
     sharing = []
     for table in tables:

@@ -172,22 +172,30 @@ def fd_stats(pid: int, tid: int | None = None) -> list[FdStat] | None:
 
 @dataclass(frozen=True, slots=True)
 class FdSnapshot:
-    """One fd's /proc link and fdinfo text, read one after the other."""
+    """One fd's /proc link and fdinfo text, and the inode it refers to after both reads."""
 
     target: str
     fdinfo: str
+    dev: int
+    ino: int
 
 
 def fd_snapshot(pid: int, fd: int, tid: int | None = None) -> FdSnapshot | None:
-    """The link and fdinfo of fd *fd* of *pid*; ``None`` if it is closed, gone or denied."""
-    base = task_dir(pid, tid)
+    """The link and fdinfo of fd *fd* of *pid*; ``None`` if it is closed, gone or denied.
+
+    The stat() comes last: if the fd was closed and reused for another file during the
+    reads, the inode says so (fdinfo's own ``ino`` is not stat()'s on every file
+    system: overlayfs maps st_ino).
+    """
+    path = f"{task_dir(pid, tid)}/fd/{fd}"
     try:
-        target = os.readlink(f"{base}/fd/{fd}".encode())
-        with open(f"{base}/fdinfo/{fd}", "rb") as f:
+        target = os.readlink(path.encode())
+        with open(f"{task_dir(pid, tid)}/fdinfo/{fd}", "rb") as f:
             info = f.read()
+        st = os.stat(path)
     except OSError:
         return None
-    return FdSnapshot(decode(target), decode(info))
+    return FdSnapshot(decode(target), decode(info), st.st_dev, st.st_ino)
 
 
 def read_fdinfo(pid: int, fd: int) -> str | None:

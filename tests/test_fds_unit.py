@@ -19,7 +19,7 @@ from kcmpctl.render.terminal import Terminal
 
 def test_parse_fdinfo_of_a_regular_file() -> None:
     text = "pos:\t82\nflags:\t0100001\nmnt_id:\t27\nino:\t2146885\n"
-    assert parse_fdinfo(text) == FdInfo(pos=82, flags=0o100001, ino=2146885)
+    assert parse_fdinfo(text) == FdInfo(pos=82, flags=0o100001)
 
 
 def test_parse_fdinfo_leaves_out_the_per_fd_close_on_exec_bit() -> None:
@@ -29,15 +29,15 @@ def test_parse_fdinfo_leaves_out_the_per_fd_close_on_exec_bit() -> None:
 
 def test_parse_fdinfo_ignores_the_fields_of_epoll_registrations() -> None:
     text = (
-        "pos:\t0\nflags:\t02\nmnt_id:\t17\nino:\t26\n"
-        "tfd:        5 events:       19 data:                5  pos:0 ino:6e05 sdev:f\n"
+        "flags:\t02\nmnt_id:\t17\nino:\t26\n"
+        "tfd:        5 events:       19 data:                5  pos:9 ino:6e05 sdev:f\n"
     )
-    assert parse_fdinfo(text) == FdInfo(pos=0, flags=0o2, ino=26)
+    assert parse_fdinfo(text) == FdInfo(pos=None, flags=0o2)  # not the registration's pos:9
 
 
 @pytest.mark.parametrize("text", ["", "mnt_id:\t3\n", "pos:\tx\nflags:\t9\n"])
 def test_parse_fdinfo_without_usable_fields(text: str) -> None:
-    assert parse_fdinfo(text) == FdInfo(None, None, None)
+    assert parse_fdinfo(text) == FdInfo(None, None)
 
 
 @pytest.mark.parametrize(
