@@ -113,7 +113,7 @@ class Description:
 
 @dataclass(frozen=True, slots=True)
 class Skipped:
-    """A selected process whose fds are not (or no longer) in the result."""
+    """A selected process whose fds are not (not all, or no longer) in the result."""
 
     pid: int
     command: str
@@ -195,14 +195,20 @@ def _buckets(
     for table in tables:
         first = table[0]
         try:
-            stats = procs.fd_stats(first.pid, first.tid)
+            listing = procs.fd_stats(first.pid, first.tid)
         except PermissionError:
             skipped.update(dict.fromkeys((t.pid for t in table), "permission denied"))
             continue
-        if stats is None:
+        if listing is None:
             continue  # exited: the final check drops the table
+        if listing.unreadable:
+            # Its other fds are still compared: the process is reported as partly read.
+            fd, why = listing.unreadable[0]
+            more = len(listing.unreadable) - 1
+            reason = f"fd {fd} unreadable: {why}" + (f" (and {more} more)" if more else "")
+            skipped.update(dict.fromkeys((t.pid for t in table), reason))
         tid = first.tid
-        for fd, dev, ino, mode in stats:
+        for fd, dev, ino, mode in listing.stats:
             key = (dev, ino)
             bucket = buckets.get(key)
             if bucket is None:
@@ -344,8 +350,9 @@ def scan(tasks: Sequence[Task], *, dups: bool = False) -> Scan:
 
     # Last, after every kcmp call and read: a process that exited before now may have
     # had its PID reused, and what was read through that PID is not its.
-    gone = procs.gone_tasks([t for t in live if t.pid not in skipped])
-    skipped.update((by_id[i].pid, EXITED) for i in gone)
+    gone = procs.gone_tasks(live)
+    for i in gone:
+        skipped.setdefault(by_id[i].pid, EXITED)
     alive: dict[int, tuple[Task, ...]] = {}
     for members in sharing:
         alive[members[0].id], left = _alive(members, gone)

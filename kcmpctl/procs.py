@@ -143,7 +143,16 @@ def task_dir(pid: int, tid: int | None = None) -> str:
 FdStat = tuple[int, int, int, int]
 
 
-def fd_stats(pid: int, tid: int | None = None) -> list[FdStat] | None:
+@dataclass(frozen=True, slots=True)
+class FdListing:
+    """The open fds of a process, each with the inode of its file."""
+
+    stats: list[FdStat]
+    #: fds whose file stat() failed (ENOTCONN on a dead FUSE mount…), with the reason
+    unreadable: list[tuple[int, str]]
+
+
+def fd_stats(pid: int, tid: int | None = None) -> FdListing | None:
     """Each open fd of *pid* with the device, inode and mode of its file.
 
     ``None`` when the process is gone; :class:`PermissionError` when ptrace read access
@@ -156,14 +165,19 @@ def fd_stats(pid: int, tid: int | None = None) -> list[FdStat] | None:
     except (FileNotFoundError, ProcessLookupError, NotADirectoryError):
         return None
     try:
-        result: list[FdStat] = []
+        listing = FdListing([], [])
         for name in os.listdir(dirfd):
             try:
                 st = os.stat(name, dir_fd=dirfd)
             except (FileNotFoundError, ProcessLookupError):
                 continue
-            result.append((int(name), st.st_dev, st.st_ino, st.st_mode))
-        return result
+            except PermissionError:
+                raise
+            except OSError as err:
+                listing.unreadable.append((int(name), (err.strerror or str(err)).lower()))
+                continue
+            listing.stats.append((int(name), st.st_dev, st.st_ino, st.st_mode))
+        return listing
     except (FileNotFoundError, ProcessLookupError):
         return None
     finally:

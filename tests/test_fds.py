@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import signal
@@ -418,6 +419,41 @@ def test_fd_closed_mid_scan_leaving_one_table(
     assert status == 0
     assert holding(doc, fam.pid, 3) is None
     assert holding(doc, c, fam["p_w"]) is not None
+
+
+def test_fd_whose_file_cannot_be_stated(
+    kcmpctl: Run, family: Start, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A dead FUSE mount answers stat() with ENOTCONN; no test can make one, so stat()
+    # is told to, for one fd of one process.
+    fam = family("pipe:p", "fork:c1", "fork:c2")
+    c1, c2, r, w = fam["c1"], fam["c2"], fam["p_r"], fam["p_w"]
+    real_stat = os.stat
+
+    def stat_(path: Any, *, dir_fd: int | None = None, **kwargs: Any) -> os.stat_result:
+        in_c1 = dir_fd is not None and os.readlink(f"/proc/self/fd/{dir_fd}") == f"/proc/{c1}/fd"
+        if in_c1 and path == str(r):
+            raise OSError(errno.ENOTCONN, os.strerror(errno.ENOTCONN))
+        return real_stat(path, dir_fd=dir_fd, **kwargs)
+
+    monkeypatch.setattr(os, "stat", stat_)
+    status, doc, err = scan(kcmpctl, "--tree", str(fam.pid))
+    reason = f"fd {r} unreadable: transport endpoint is not connected"
+
+    assert (status, err) == (0, "")
+    assert holding(doc, fam.pid, r) == expected(
+        [(fam.pid, r), (c2, r)], [[fam.pid], [c2]], flags=READ_END, kind="FIFO"
+    )
+    assert holding(doc, c1, w) is not None  # its other fds are still compared
+    assert doc["skipped"] == [{"pid": c1, "command": "famhelper", "reason": reason}]
+
+    status, _, err = kcmpctl("fds", "--tree", str(fam.pid))
+    assert status == 0
+    assert err == f"kcmpctl: skipped process {c1} (famhelper): {reason}\n"
+
+    status, _, err = kcmpctl("fds", "-p", f"{fam.pid},{c1},{c2}")
+    assert status == 2
+    assert err == f"kcmpctl: process {c1}: {reason}\n"
 
 
 # ------------------------------------------------------------------------- output
