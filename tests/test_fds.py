@@ -224,7 +224,11 @@ def test_description_passed_over_scm_rights(kcmpctl: Run, tmp_path: Path) -> Non
             assert proc.stdin is not None
             assert proc.stdout is not None
             proc.stdin.close()
-            proc.wait(timeout=10)
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()  # a receiver still waiting for an fd that never came
+                proc.wait()
             proc.stdout.close()
 
 
