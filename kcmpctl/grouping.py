@@ -135,3 +135,38 @@ def _reason(err: int) -> str:
     if err == errno.EPERM:
         return "permission denied"
     return os.strerror(err).lower()
+
+
+#: An fd as KCMP_FILE takes it: ``(task ID, fd)``.
+FdRef = tuple[int, int]
+
+
+def file_comparator() -> Callable[[FdRef, FdRef], int]:
+    """A comparator on ``(task ID, fd)`` items for KCMP_FILE: one bare kcmp call each.
+
+    Failures raise :class:`ItemFailed` naming the item that failed: EBADF means its fd
+    was closed since it was listed (or its process exited: a zombie has no fd table).
+    """
+    syscall, number = _syscall.bare()
+    type_ = int(Resource.FILE)
+    sign = _SIGN
+    from ctypes import get_errno
+
+    def cmp(a: FdRef, b: FdRef) -> int:
+        r = syscall(number, a[0], b[0], type_, a[1], b[1])
+        if r >= 0:
+            return sign[r]
+        err = get_errno()
+        reason = "closed" if err == errno.EBADF else _reason(err)
+        raise ItemFailed(_fd_culprit(a, b, err), reason, err)
+
+    return cmp
+
+
+def _fd_culprit(a: FdRef, b: FdRef, err: int) -> FdRef:
+    """Which of two fds made a KCMP_FILE call fail: the first that fails against itself."""
+    syscall, number = _syscall.bare()
+    for tid, fd in (a, b):
+        if syscall(number, tid, tid, int(Resource.FILE), fd, fd) < 0:
+            return (tid, fd)
+    return b if err == errno.ESRCH else a

@@ -148,6 +148,87 @@ def fd_inodes(pid: int) -> dict[int, int]:
     return inodes
 
 
+def task_dir(pid: int, tid: int | None = None) -> str:
+    """``/proc/PID``, or ``/proc/PID/task/TID`` for a live thread of a process whose
+    leader has exited (the leader's own fd directory is empty then)."""
+    if tid is None or tid == pid:
+        return f"{PROC}/{pid}"
+    return f"{PROC}/{pid}/task/{tid}"
+
+
+#: ``(fd, st_dev, st_ino, st_mode)`` of the file an fd refers to
+FdStat = tuple[int, int, int, int]
+
+
+@dataclass(frozen=True, slots=True)
+class FdListing:
+    """The open fds of a process, each with the inode of its file."""
+
+    stats: list[FdStat]
+    #: fds whose file stat() failed (ENOTCONN on a dead FUSE mount…), with the reason
+    unreadable: list[tuple[int, str]]
+
+
+def fd_stats(pid: int, tid: int | None = None) -> FdListing | None:
+    """Each open fd of *pid* with the device, inode and mode of its file.
+
+    ``None`` when the process is gone; :class:`PermissionError` when ptrace read access
+    is refused.  One stat() per fd, relative to the open fd directory, so the kernel
+    does not walk ``/proc/PID/fd`` again for each.  An fd closed between the listing
+    and its stat() is left out.
+    """
+    try:
+        dirfd = os.open(f"{task_dir(pid, tid)}/fd", os.O_RDONLY | os.O_DIRECTORY)
+    except (FileNotFoundError, ProcessLookupError, NotADirectoryError):
+        return None
+    try:
+        listing = FdListing([], [])
+        for name in os.listdir(dirfd):
+            try:
+                st = os.stat(name, dir_fd=dirfd)
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+            except PermissionError:
+                raise
+            except OSError as err:
+                listing.unreadable.append((int(name), (err.strerror or str(err)).lower()))
+                continue
+            listing.stats.append((int(name), st.st_dev, st.st_ino, st.st_mode))
+        return listing
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    finally:
+        os.close(dirfd)
+
+
+@dataclass(frozen=True, slots=True)
+class FdSnapshot:
+    """One fd's /proc link and fdinfo text, and the inode it refers to after both reads."""
+
+    target: str
+    fdinfo: str
+    dev: int
+    ino: int
+
+
+def fd_snapshot(pid: int, fd: int, tid: int | None = None) -> FdSnapshot | None:
+    """The link and fdinfo of fd *fd* of *pid*; ``None`` if it is closed, gone or denied.
+
+    The stat() comes last: if the fd was closed and reused for another file during the
+    reads, the inode says so (fdinfo's own ``ino`` is not stat()'s on every file
+    system: overlayfs maps st_ino).
+    """
+    path = f"{task_dir(pid, tid)}/fd/{fd}"
+    try:
+        target = os.readlink(path.encode())
+        with open(f"{task_dir(pid, tid)}/fdinfo/{fd}", "rb") as f:
+            info = f.read()
+        st = os.stat(path)
+    except OSError:
+        return None
+    return FdSnapshot(decode(target), decode(info), st.st_dev, st.st_ino)
+
+
 def read_fdinfo(pid: int, fd: int) -> str | None:
     try:
         with open(f"{PROC}/{pid}/fdinfo/{fd}", "rb") as f:

@@ -33,6 +33,8 @@
  *                      data is the fd the file is left at.  Closed numbers are reused,
  *                      so tfds repeat (toff > 0).  Raises RLIMIT_NOFILE to its hard limit.
  *   setuid:UID         drop to UID (and gid UID, no groups), staying dumpable
+ *   sigclose:FD        on SIGUSR1, close(FD): in this process and in children made after
+ *                      (a test closes an fd in one process at the moment it chooses)
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -131,6 +133,13 @@ static void *waiter(void *arg) {
     while (read(0, buf, sizeof buf) > 0) {}
     cleanup_and_exit();
     return NULL;
+}
+
+static volatile int sigclose_fd = -1;
+
+static void close_on_signal(int sig) {
+    (void)sig;
+    close(sigclose_fd);
 }
 
 static void op(char *spec) {
@@ -253,6 +262,11 @@ static void op(char *spec) {
          * CAP_SYS_PTRACE: the tests want a plain process of another user) and the
          * parent-death signal. */
         if (prctl(PR_SET_DUMPABLE, 1) || prctl(PR_SET_PDEATHSIG, SIGKILL)) die("prctl");
+    } else if (!strcmp(spec, "sigclose")) {
+        /* SA_RESTART: the helper's read() of stdin must go on after the handler. */
+        struct sigaction sa = {.sa_handler = close_on_signal, .sa_flags = SA_RESTART};
+        sigclose_fd = atoi(name);
+        if (sigaction(SIGUSR1, &sa, NULL)) die("sigaction");
     } else {
         fprintf(stderr, "famhelper: unknown op %s\n", spec);
         exit(3);

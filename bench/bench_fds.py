@@ -1,0 +1,98 @@
+"""`kcmpctl fds` against `lsfd`, side by side, on a machine with 2,000 extra processes.
+
+    python bench/bench_fds.py [--procs 2000] [--runs 9] [--json]
+
+Compiles bench/spawn_fds.c with cc into a temporary directory (no binary is kept), starts
+it, and once its processes exist times the two commands in alternation, so that both see
+the same machine: whole-process wall time, stdout to /dev/null, after one untimed warm-up
+run of each.  Prints the medians, the ratio and the exact commands, then ends the spawner,
+which kills and reaps every process it made.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def build(workdir: Path) -> Path:
+    cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        sys.exit("bench_fds: no C compiler (cc) to build spawn_fds.c")
+    binary = workdir / "spawn_fds"
+    subprocess.run([cc, "-O2", "-Wall", "-o", str(binary), str(HERE / "spawn_fds.c")], check=True)
+    return binary
+
+
+def timed(command: list[str]) -> float:
+    start = time.perf_counter()
+    proc = subprocess.run(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=False
+    )
+    elapsed = time.perf_counter() - start
+    if proc.returncode != 0:
+        sys.exit(f"bench_fds: {' '.join(command)} exited {proc.returncode}: {proc.stderr}")
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--procs", type=int, default=2000, help="extra processes to make")
+    parser.add_argument("--runs", type=int, default=9, help="timed runs of each command")
+    parser.add_argument("--json", action="store_true", help="time -J output of both")
+    args = parser.parse_args()
+
+    lsfd = [shutil.which("lsfd") or "lsfd"]
+    kcmpctl = [sys.executable, "-m", "kcmpctl", "fds"]
+    if args.json:
+        lsfd.append("-J")
+        kcmpctl.append("-J")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        spawner = subprocess.Popen(
+            [str(build(Path(tmp))), str(args.procs)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert spawner.stdin is not None
+        assert spawner.stdout is not None
+        try:
+            made = spawner.stdout.readline().split()
+            if made[:1] != ["ready"]:
+                sys.exit("bench_fds: the spawner failed")
+            visible = sum(1 for name in os.listdir("/proc") if name.isdigit())
+            print(f"{made[1]} extra processes; {visible} processes in /proc")
+            times: dict[str, list[float]] = {"lsfd": [], "kcmpctl": []}
+            timed(lsfd)
+            timed(kcmpctl)
+            for _ in range(args.runs):
+                times["lsfd"].append(timed(lsfd))
+                times["kcmpctl"].append(timed(kcmpctl))
+        finally:
+            spawner.stdin.close()
+            try:
+                spawner.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                spawner.kill()  # its processes die with it (PR_SET_PDEATHSIG)
+                spawner.wait()
+            spawner.stdout.close()
+
+    medians = {name: statistics.median(values) for name, values in times.items()}
+    for name, command in (("lsfd", lsfd), ("kcmpctl", kcmpctl)):
+        runs = " ".join(f"{t:.3f}" for t in times[name])
+        print(f"{name:8} median {medians[name]:.3f} s  runs: {runs}  ({' '.join(command)})")
+    print(f"kcmpctl fds / lsfd = {medians['kcmpctl'] / medians['lsfd']:.2f}")
+
+
+if __name__ == "__main__":
+    main()

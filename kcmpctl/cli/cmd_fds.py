@@ -1,0 +1,111 @@
+"""kcmpctl fds: open file descriptions shared between processes."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+
+import click
+
+from .. import procs
+from ..errors import PTRACE_HINT
+from ..fds import EXITED, Scan, scan
+from ..render import fds as view
+from ..status import ExitStatus, Report
+from .options import ListingCommand, Output, flatten, output_options, selection_options
+
+EPILOG = """\b
+Examples:
+  kcmpctl fds                      every description held by two or more fd tables
+  kcmpctl fds --tree $$            ... among my shell and its descendants
+  kcmpctl fds -p "$(pidof nginx)" --dups -o +TABLES
+  kcmpctl fds -J | jq '.descriptions[] | select(.type == "SOCK")'
+"""
+
+DENIED = "permission denied"
+
+
+@click.command(
+    cls=ListingCommand,
+    epilog=EPILOG,
+    short_help="Open file descriptions shared between processes.",
+)
+@selection_options(threads=False)
+@click.option(
+    "--dups",
+    is_flag=True,
+    help="Also show descriptions held twice within one fd table (dup, F_DUPFD).",
+)
+@output_options(view.COLUMNS, view.DEFAULTS)
+def fds(
+    pids: Sequence[list[int]],
+    users: Sequence[int],
+    command: re.Pattern[str] | None,
+    tree: int | None,
+    dups: bool,
+    out: Output,
+) -> ExitStatus:
+    """Show open file descriptions held through the fds of two or more fd tables.
+
+    Fds that share a description share its offset and status flags: made by fork
+    inheritance, SCM_RIGHTS, pidfd_getfd and dup, never by two opens of one file.
+    Processes sharing one fd table (CLONE_FILES) count as one table. Selectors
+    intersect; default: every process the caller can see, except kcmpctl itself.
+
+    Exit status: 0, or 2 on trouble (a -p PID missing or unreadable).
+    """
+    named = flatten(pids)
+    selection = procs.select_tasks(named or None, list(users) or None, command, tree)
+    try:
+        me = os.getpid()
+        # Our own fds (a pidfd per selected process) are an artefact of the scan, and
+        # our stdio would show as "shared" with the shell in every run.
+        result = scan([t for t in selection.tasks if t.pid != me or me in named], dups=dups)
+    finally:
+        selection.close()
+
+    report = Report()
+    for pid, why in selection.missing:
+        report.fail()
+        out.warn(f"process {pid}: {why}")
+    _report_skipped(result, set(named), report, out)
+
+    records = [view.record(d) for d in result.descriptions]
+    if out.mode == "json":
+        out.json(
+            {
+                "descriptions": records,
+                "skipped": [view.skipped_record(pid, None, why) for pid, why in selection.missing]
+                + [view.skipped_record(s.pid, s.command, s.reason) for s in result.skipped],
+            }
+        )
+    elif records or not report.trouble:
+        out.table(out.columns(view.COLUMNS, view.DEFAULTS), map(view.table_row, records))
+    return report.status
+
+
+def _explain(reason: str) -> str:
+    return f"{reason} ({PTRACE_HINT})" if reason == DENIED else reason
+
+
+def _report_skipped(result: Scan, named: set[int], report: Report, out: Output) -> None:
+    """A named process left out is trouble, each on its own line; processes a selector
+    found and could not read are counted on one line (JSON lists them); processes that
+    exited during the scan are a machine's ordinary life and only listed in JSON."""
+    unread = []
+    for item in result.skipped:
+        if item.pid in named:
+            report.fail()
+            out.warn(f"process {item.pid}: {_explain(item.reason)}")
+        elif item.reason != EXITED:
+            unread.append(item)
+    if not unread or out.mode in ("json", "quiet"):
+        return
+    if len(unread) == 1:
+        (item,) = unread
+        out.warn(f"skipped process {item.pid} ({item.command}): {_explain(item.reason)}")
+        return
+    reasons = sorted({item.reason for item in unread})
+    why = _explain(reasons[0]) if len(reasons) == 1 else "; ".join(map(_explain, reasons))
+    out.warn(f"skipped {len(unread)} processes: {why}; -J lists them")

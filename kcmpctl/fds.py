@@ -1,0 +1,372 @@
+"""Open file descriptions held through fds of more than one fd table (``kcmpctl fds``).
+
+Two fds share an open file description (the kernel's ``struct file``: offset, status
+flags) after fork inheritance, SCM_RIGHTS, pidfd_getfd or dup; two open() calls of one
+path never do.  /proc shows only inodes; KCMP_FILE tells descriptions apart.
+
+The scan, cheapest step first, so that kcmp runs only where sharing is possible:
+
+1. group the processes into fd tables (KCMP_FILES): the members of a CLONE_FILES
+   family hold the very same fds, so each table is listed once, through its lowest pid;
+2. stat() every fd once for its (device, inode): only fds of one inode can share a
+   description, so fds are put in buckets by inode and never compared across them;
+3. sort each bucket that could hold a reportable description with KCMP_FILE as the
+   comparator: runs of equal neighbours are descriptions;
+4. read the link and fdinfo (offset, flags) only of the descriptions reported;
+5. drop every process that exited (or whose PID now names another) meanwhile, as its
+   pidfd tells, so that nothing is attributed to a process that is not there.
+"""
+
+from __future__ import annotations
+
+import operator
+import os
+import stat
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TypeVar, cast
+
+from . import procs
+from .grouping import FdRef, ItemFailed, file_comparator, sort_groups, task_comparator
+from .kcmp import Resource, probe
+from .procs import Task
+
+T = TypeVar("T", int, FdRef)
+
+#: The reason recorded for a process that exited during the scan.
+EXITED = "exited"
+
+_FILE_TYPES = {
+    stat.S_IFREG: "REG",
+    stat.S_IFDIR: "DIR",
+    stat.S_IFCHR: "CHR",
+    stat.S_IFBLK: "BLK",
+    stat.S_IFIFO: "FIFO",
+    stat.S_IFSOCK: "SOCK",
+    stat.S_IFLNK: "LNK",
+}
+
+
+def file_type(mode: int) -> str:
+    """lsfd's TYPE names; anonymous inodes (eventfd, epoll, pidfd…) have no type: UNKN."""
+    return _FILE_TYPES.get(stat.S_IFMT(mode), "UNKN")
+
+
+@dataclass(frozen=True, slots=True)
+class FdInfo:
+    """The fields of /proc/PID/fdinfo/FD that describe the open file description."""
+
+    pos: int | None
+    #: status and access-mode flags, without O_CLOEXEC (see :func:`parse_fdinfo`)
+    flags: int | None
+
+
+def parse_fdinfo(text: str) -> FdInfo:
+    """``pos`` and ``flags`` from fdinfo text; ``None`` for a missing field.
+
+    The kernel ORs O_CLOEXEC into ``flags`` when the fd it is read through has
+    close-on-exec set: that bit belongs to one fd, not to the shared description.
+    """
+    fields: dict[str, str] = {}
+    for line in text.splitlines():
+        key, colon, value = line.partition(":")
+        if colon and key in ("pos", "flags"):
+            # Only the first: later lines (epoll's "tfd: … pos:0 ino:6e05") describe
+            # other files.
+            fields.setdefault(key, value.strip())
+    try:
+        pos = int(fields["pos"]) if "pos" in fields else None
+        flags = int(fields["flags"], 8) & ~os.O_CLOEXEC if "flags" in fields else None
+    except ValueError:
+        return FdInfo(None, None)
+    return FdInfo(pos, flags)
+
+
+@dataclass(frozen=True, slots=True)
+class Holder:
+    """One fd through which a process holds a description."""
+
+    pid: int
+    fd: int
+    command: str
+
+
+@dataclass(frozen=True, slots=True)
+class Description:
+    """An open file description held through two or more fds."""
+
+    target: str
+    dev: int
+    ino: int
+    mode: int
+    pos: int | None
+    flags: int | None
+    #: every (pid, fd), ascending; members of one fd table each hold the table's fds
+    holders: tuple[Holder, ...]
+    #: the holders' pids grouped by fd table, each ascending, ordered by first pid
+    tables: tuple[tuple[int, ...], ...]
+
+    @property
+    def type(self) -> str:
+        return file_type(self.mode)
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    """A selected process whose fds are not (not all, or no longer) in the result."""
+
+    pid: int
+    command: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Scan:
+    descriptions: tuple[Description, ...]
+    skipped: tuple[Skipped, ...]
+
+
+def _failed_last(cmp: Callable[[T, T], int], failed: dict[T, str]) -> Callable[[T, T], int]:
+    """*cmp* made total: an item it fails on is recorded in *failed* and sorts last.
+
+    sort_groups spends a round (a full re-sort) and one of its few rounds on each
+    ItemFailed, and a scan of thousands of processes may see dozens exit or be denied.
+    Recorded here instead, all of them are dropped at once by the prune that follows
+    the sort, and the neighbour pass re-proves the order of the rest.
+    """
+
+    def total(a: T, b: T) -> int:
+        try:
+            return cmp(a, b)
+        except ItemFailed as failure:
+            failed[cast("T", failure.item)] = failure.reason
+        a_failed, b_failed = a in failed, b in failed
+        if a_failed != b_failed:
+            return 1 if a_failed else -1
+        return (a > b) - (a < b)
+
+    return total
+
+
+#: Rounds of sort_groups.  Each round after the first re-sorts a sorted list (~n calls)
+#: and ends in another round if any item failed meanwhile: on a machine where processes
+#: exit at 100/s, a 10 ms round has about one chance in three to be clean, and 8 rounds
+#: would fail a scan in a few percent of runs.
+ROUNDS = 32
+
+
+def _take(failed: dict[T, str]) -> dict[T, str]:
+    taken = dict(failed)
+    failed.clear()
+    return taken
+
+
+def _fd_tables(tasks: Sequence[Task], skipped: dict[int, str]) -> list[tuple[Task, ...]]:
+    """*tasks* grouped by fd table, each group ascending by pid.
+
+    A process that exits mid-sort without being reaped yet compares as a NULL table
+    (equal only to other such): it is left in, and dropped by the final pidfd check.
+    """
+    by_id = {t.id: t for t in tasks}
+    failed: dict[int, str] = {}
+    grouping = sort_groups(
+        list(by_id),
+        _failed_last(task_comparator(Resource.FILES), failed),
+        prune=lambda _: _take(failed),
+        max_rounds=ROUNDS,
+    )
+    for tid, reason in grouping.failed.items():
+        skipped.setdefault(by_id[tid].pid, reason)
+    return [
+        tuple(sorted((by_id[i] for i in cls), key=lambda t: t.pid)) for cls in grouping.classes
+    ]
+
+
+#: (st_dev, st_ino): the fds of one bucket refer to one inode
+Inode = tuple[int, int]
+
+
+def _buckets(
+    tables: Sequence[tuple[Task, ...]], skipped: dict[int, str]
+) -> tuple[dict[Inode, list[FdRef]], dict[Inode, int]]:
+    """Every fd of each table, listed through its first member, by inode; and modes."""
+    buckets: dict[Inode, list[FdRef]] = {}
+    modes: dict[Inode, int] = {}
+    for table in tables:
+        first = table[0]
+        try:
+            listing = procs.fd_stats(first.pid, first.tid)
+        except PermissionError:
+            skipped.update(dict.fromkeys((t.pid for t in table), "permission denied"))
+            continue
+        if listing is None:
+            continue  # exited: the final check drops the table
+        if listing.unreadable:
+            # Its other fds are still compared: the process is reported as partly read.
+            fd, why = listing.unreadable[0]
+            more = len(listing.unreadable) - 1
+            reason = f"fd {fd} unreadable: {why}" + (f" (and {more} more)" if more else "")
+            skipped.update(dict.fromkeys((t.pid for t in table), reason))
+        tid = first.tid
+        for fd, dev, ino, mode in listing.stats:
+            key = (dev, ino)
+            bucket = buckets.get(key)
+            if bucket is None:
+                buckets[key] = [(tid, fd)]
+                modes[key] = mode
+            else:
+                bucket.append((tid, fd))
+    return buckets, modes
+
+
+_by_fd = operator.itemgetter(1, 0)
+
+
+def _shared(
+    buckets: dict[Inode, list[FdRef]], dups: bool, skipped: dict[int, str], pid_of: dict[int, int]
+) -> list[tuple[Inode, list[FdRef]]]:
+    """Descriptions (as runs of equal fds) held by two tables, or by two fds with *dups*."""
+    failed: dict[FdRef, str] = {}
+    cmp = _failed_last(file_comparator(), failed)
+    found: list[tuple[Inode, list[FdRef]]] = []
+    for key, items in buckets.items():
+        if len(items) < 2 or (not dups and len({tid for tid, _ in items}) < 2):
+            continue
+        # Inherited fds keep their numbers: ordered by fd, the fds of one description
+        # lie together and timsort merges them as runs (~20% fewer kcmp calls, measured).
+        items.sort(key=_by_fd)
+        grouping = sort_groups(items, cmp, prune=lambda _: _take(failed), max_rounds=ROUNDS)
+        for cls in grouping.classes:
+            if len(cls) >= 2 and (dups or len({tid for tid, _ in cls}) >= 2):
+                found.append((key, cls))
+        for (tid, _), reason in grouping.failed.items():
+            # "closed" fds are just gone; exits are found by the final check.
+            if reason not in ("closed", EXITED):
+                skipped.setdefault(pid_of[tid], reason)
+    return found
+
+
+def _details(
+    fds: Sequence[FdRef], inode: Inode, by_id: dict[int, Task]
+) -> tuple[str, FdInfo] | None:
+    """The link and fdinfo of the description, read through the first fd that still
+    refers to its inode, in a process that is still the one selected."""
+    for tid, fd in fds:
+        task = by_id[tid]
+        snapshot = procs.fd_snapshot(task.pid, fd, task.tid)
+        if snapshot is None or (snapshot.dev, snapshot.ino) != inode:
+            continue  # closed, or closed and reused for another file, since compared
+        # Checked after the read: had the PID been reused before it, the pidfd says so.
+        if task.gone():
+            continue
+        return snapshot.target, parse_fdinfo(snapshot.fdinfo)
+    return None
+
+
+def _still_sharing(table: tuple[Task, ...]) -> tuple[tuple[Task, ...], dict[int, str]]:
+    """The members of *table* that still share its first member's fd table, and why
+    each other is left out: one that exec'd or unshared since the grouping has a table
+    of its own, which was not listed."""
+    first = table[0]
+    same = task_comparator(Resource.FILES)
+    members, left = [first], {}
+    for task in table[1:]:
+        try:
+            shares = same(first.id, task.id) == 0
+        except ItemFailed:
+            shares = False
+        if shares:
+            members.append(task)
+        else:
+            left[task.pid] = "left its fd table during the scan"
+    return tuple(members), left
+
+
+def _alive(table: tuple[Task, ...], gone: set[int]) -> tuple[tuple[Task, ...], dict[int, str]]:
+    """The members of *table* not gone, and why each other live one is left out.
+
+    The table's fds were listed and compared through its first member: if that one is
+    gone (its PID maybe reused) nothing about the table can be trusted.
+    """
+    rest = tuple(t for t in table[1:] if t.id not in gone)
+    if table[0].id in gone:
+        why = f"its fd table was listed through process {table[0].pid}, which exited"
+        return (), {t.pid: why for t in rest}
+    return (table[0], *rest), {}
+
+
+def _describe(
+    inode: Inode,
+    mode: int,
+    fds: Sequence[FdRef],
+    detail: tuple[str, FdInfo] | None,
+    alive: dict[int, tuple[Task, ...]],
+    dups: bool,
+) -> Description | None:
+    """The description behind *fds*, held through the tables still alive; ``None`` if
+    it could not be read or what is left of it is not worth reporting."""
+    held = [(fd, alive[tid]) for tid, fd in fds if alive[tid]]
+    tables = sorted({tuple(t.pid for t in members) for _, members in held})
+    if detail is None or len(held) < 2 or (not dups and len(tables) < 2):
+        return None
+    target, info = detail
+    return Description(
+        target=target,
+        dev=inode[0],
+        ino=inode[1],
+        mode=mode,
+        pos=info.pos,
+        flags=info.flags,
+        holders=tuple(
+            sorted(
+                (Holder(t.pid, fd, t.comm) for fd, members in held for t in members),
+                key=lambda h: (h.pid, h.fd),
+            )
+        ),
+        tables=tuple(tables),
+    )
+
+
+def scan(tasks: Sequence[Task], *, dups: bool = False) -> Scan:
+    """The open file descriptions that *tasks* hold through fds of two or more fd tables
+    (with *dups*, also through two fds of one table), and the tasks skipped."""
+    probe()
+    # Kernel threads share one empty table; a zombie has none.
+    live = [t for t in tasks if not t.kthread and not (t.zombie and t.tid == t.pid)]
+    by_id = {t.id: t for t in live}
+    skipped: dict[int, str] = {}
+
+    tables = _fd_tables(live, skipped)
+    buckets, modes = _buckets(tables, skipped)
+    found = _shared(buckets, dups, skipped, {t.id: t.pid for t in live})
+    details = [_details(fds, inode, by_id) for inode, fds in found]
+
+    sharing = []
+    for table in tables:
+        members, left = _still_sharing(table)
+        sharing.append(members)
+        for pid, why in left.items():
+            skipped.setdefault(pid, why)
+
+    # Last, after every kcmp call and read: a process that exited before now may have
+    # had its PID reused, and what was read through that PID is not its.
+    gone = procs.gone_tasks(live)
+    for i in gone:
+        skipped.setdefault(by_id[i].pid, EXITED)
+    alive: dict[int, tuple[Task, ...]] = {}
+    for members in sharing:
+        alive[members[0].id], left = _alive(members, gone)
+        for pid, why in left.items():
+            skipped.setdefault(pid, why)
+
+    described = (
+        _describe(key, modes[key], fds, detail, alive, dups)
+        for (key, fds), detail in zip(found, details, strict=True)
+    )
+    descriptions = [desc for desc in described if desc is not None]
+    descriptions.sort(key=lambda d: (d.holders[0].pid, d.holders[0].fd, d.ino))
+    comm = {t.pid: t.comm for t in tasks}
+    return Scan(
+        tuple(descriptions),
+        tuple(Skipped(pid, comm[pid], reason) for pid, reason in sorted(skipped.items())),
+    )
