@@ -66,11 +66,19 @@ def stat_path(pid: int, tid: int | None = None) -> str:
 
 def read_stat(pid: int, tid: int | None = None) -> Stat | None:
     """The stat of *pid* (or of its thread *tid*), ``None`` if it is gone."""
+    # os.open/os.read, not open(): a buffered file object doubles the cost of the
+    # ~2,000 reads a whole-machine selection makes (measured: 25 µs -> 13 µs a read).
     try:
-        with open(stat_path(pid, tid), "rb") as f:
-            return parse_stat(f.read())
+        fd = os.open(stat_path(pid, tid), os.O_RDONLY | os.O_CLOEXEC)
     except (FileNotFoundError, ProcessLookupError):
         return None
+    try:
+        raw = os.read(fd, 4096)
+    except ProcessLookupError:
+        return None
+    finally:
+        os.close(fd)
+    return parse_stat(raw) if raw else None
 
 
 def exists(pid: int) -> bool:
