@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from .. import __version__
+from .cmd_matrix import matrix
 from .cmd_pair import pair
 from .cmd_types import types
 
@@ -22,8 +23,10 @@ def cli() -> None:
     Examples:
       kcmpctl pair $$ $PPID           what does my shell share with its parent?
       kcmpctl types                   what each kcmp type compares
+      kcmpctl matrix                  who shares what, across every process
     """
 
 
 cli.add_command(pair)
 cli.add_command(types)
+cli.add_command(matrix)
