@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +32,9 @@ Prune = Callable[[Sequence[int]], dict[int, str]]
 
 EXITED = "exited"
 ZOMBIE = "zombie: exited, not yet reaped"
+#: the thread a process was compared through (its leader, unless that had exited)
+#: exited, the process did not: what kcmp said since came from a zombie's NULLs
+THREAD_EXITED = "its compared thread exited during the scan"
 
 #: Below this many tasks a worker process costs more than it saves: fork() and the
 #: child's copy-on-write faults take ~2 ms here, a 64-task scan of six types ~4 ms.
@@ -356,22 +359,39 @@ def build(
     ids, refused = accessible(candidates, comparator(Resource.SIGHAND))
     pre.update((s.id, s.reason) for s in refused)
 
-    def prune(items: Sequence[int]) -> dict[int, str]:
-        watched = [by_kcmp_id[i] for i in items if i in by_kcmp_id]
-        return dict.fromkeys(procs.gone_tasks(watched), EXITED)
+    compared = [by_kcmp_id[i] for i in ids]
+    # A task's pidfd follows its process, or with --threads a non-leader thread: the
+    # live thread a process is compared through (its leader had exited) needs its own.
+    watch = procs.Watch(compared, [t for t in compared if not threads and t.tid != t.pid])
 
-    results = scan(
-        ids,
-        resources,
-        reference=reference,
-        comparator=comparator,
-        prune=prune,
-        workers=workers,
-        meter=meter,
-    )
-    # The last word on identity: a task whose pidfd turned readable at any time
-    # during the scan yields nothing, whatever the sorts saw.
-    gone = dict.fromkeys(procs.gone_tasks([by_kcmp_id[i] for i in ids]), EXITED)
+    def reasons(ids: Iterable[int]) -> dict[int, str]:
+        return {i: EXITED if threads or by_kcmp_id[i].gone() else THREAD_EXITED for i in ids}
+
+    def prune(items: Sequence[int]) -> dict[int, str]:
+        gone = watch.gone()
+        return reasons(gone.intersection(items)) if gone else {}
+
+    try:
+        results = scan(
+            ids,
+            resources,
+            reference=reference,
+            comparator=comparator,
+            prune=prune,
+            workers=workers,
+            meter=meter,
+        )
+        # The last word on identity: a task whose pidfd turned readable at any time
+        # during the scan yields nothing, whatever the sorts saw.
+        # A leader thread that exited while its process lives on wakes no pidfd, and
+        # kcmp through its ID has been reaching a zombie's NULLs since.  Only an
+        # exited task has no fd table (kernel threads share init's), and a leader
+        # cannot come back: one call each against the reference settles it.
+        files = comparator(Resource.FILES)
+        leaders = (t.tid for t in compared if t.tid == t.pid)
+        gone = reasons(watch.gone().union(_without_fd_table(leaders, files, reference)))
+    finally:
+        watch.close()
     before = [Skip(i, r) for i, r in pre.items()]
     final = tuple(
         _rename(
@@ -399,6 +419,18 @@ def build(
     )
     missing = tuple(Skip(pid, why) for pid, why in selection.missing)
     return Matrix(rows, final, missing)
+
+
+def _without_fd_table(ids: Iterable[int], files: Comparator, reference: int) -> set[int]:
+    """The IDs whose fd table is NULL (equal to the reference's) or that are gone."""
+    found = set()
+    for i in ids:
+        try:
+            if files(i, reference) == 0:
+                found.add(i)
+        except ItemFailed:
+            found.add(i)
+    return found
 
 
 def _rename(result: TypeResult, name: dict[int, int]) -> TypeResult:

@@ -6,6 +6,7 @@ import errno
 import os
 import signal
 import subprocess
+import time
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -17,6 +18,7 @@ from kcmpctl.grouping import ItemFailed, task_comparator
 from kcmpctl.kcmp import TASK_TYPES, Order, Resource, null_reference, raw_kcmp
 from kcmpctl.matrix import (
     EXITED,
+    THREAD_EXITED,
     ZOMBIE,
     Matrix,
     Meter,
@@ -296,15 +298,57 @@ def test_threads_that_unshared_show_up(family: Callable[..., Family], reference:
     assert_kernel_agrees(r["files"])
 
 
+def leader_exited(family: Callable[..., Family]) -> Family:
+    """A process whose main thread called pthread_exit; a thread keeps it alive."""
+    fam = family("thread:t", "leaderexit")
+    for _ in range(1000):
+        st = procs.read_stat(fam.pid)
+        if st is not None and st.zombie:
+            return fam
+        time.sleep(0.01)
+    raise AssertionError("the leader did not exit")
+
+
 def test_a_process_whose_leader_exited_is_compared_through_a_live_thread(
     family: Callable[..., Family], reference: int
 ) -> None:
-    fam = family("clone:a:FILES|FS", "leaderexit")
-    r = by_type(matrix_of(reference, tree=fam.pid))
-    assert r["files"].groups == ((fam.pid, fam["a"]),)
-    assert r["fs"].groups == ((fam.pid, fam["a"]),)
-    assert fam.pid in r["vm"].order
-    assert all(not result.skipped for result in r.values())
+    # Through the zombie leader's own PID every nullable object would look absent.
+    fam = leader_exited(family)
+    m = matrix_of(reference, pids=[fam.pid])
+    assert [row.id for row in m.rows] == [fam.pid]
+    for name in ("vm", "files", "fs", "sighand"):
+        result = by_type(m)[name]
+        assert (result.order, result.absent, result.skipped) == ((fam.pid,), (), ())
+
+
+@pytest.mark.parametrize("threads", [False, True])
+def test_a_leader_that_exits_after_selection_yields_nothing(
+    family: Callable[..., Family], reference: int, threads: bool
+) -> None:
+    """Selected while its leader lived, compared after: never "absent", always skipped."""
+    fam = leader_exited(family)
+    st = procs.read_stat(fam.pid)
+    assert st is not None
+    # The selection as select_tasks() made it a moment before the leader exited.
+    task = procs.Task(
+        pid=fam.pid,
+        tid=fam.pid,
+        comm=st.comm,
+        ppid=st.ppid,
+        uid=os.getuid(),
+        starttime=st.starttime,
+        kthread=False,
+        zombie=False,
+        pidfd=os.pidfd_open(fam.pid),
+    )
+    selection = procs.Selection([task], [])
+    try:
+        m = build(selection, TASK_TYPES, reference=reference, threads=threads)
+    finally:
+        selection.close()
+    for result in m.results:
+        assert (result.classes, result.absent) == ((), ())
+        assert result.skipped == (Skip(fam.pid, EXITED if threads else THREAD_EXITED),)
 
 
 def test_pid_1_is_skipped_as_denied(reference: int) -> None:
