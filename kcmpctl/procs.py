@@ -47,7 +47,8 @@ def parse_stat(raw: bytes) -> Stat:
     # comm may itself contain spaces and ')' (PR_SET_NAME): it ends at the last ')'.
     open_paren = raw.index(b"(")
     close_paren = raw.rindex(b")")
-    rest = raw[close_paren + 2 :].split()
+    # Fields up to starttime only: splitting all ~50 costs twice as much.
+    rest = raw[close_paren + 2 :].split(None, 20)
     return Stat(
         pid=int(raw[:open_paren]),
         comm=decode(raw[open_paren + 1 : close_paren]),

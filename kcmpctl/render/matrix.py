@@ -348,7 +348,9 @@ class ScanProgress:
             transient=True,
         )
         bar.start()
-        return bar, bar.add_task("scan", total=self._total)
+        task = bar.add_task("scan", total=self._total)
+        bar.refresh()  # show it now, not at the refresh thread's next tick
+        return bar, task
 
     def close(self) -> None:
         if self._bar is not None:
