@@ -135,9 +135,13 @@ def _send(fd: int, frame: tuple[str, int, Any]) -> None:
 
 
 def _read_all(fd: int, wait: Callable[[], None] | None) -> bytes:
+    # poll(), not select(): with a pidfd per selected task the pipe's fd is well
+    # past select()'s limit of 1024.
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
     chunks: list[bytes] = []
     while True:
-        if wait is not None and not select.select([fd], [], [], WAIT_TICK)[0]:
+        if wait is not None and not poller.poll(WAIT_TICK * 1000):
             wait()
             continue
         chunk = os.read(fd, 1 << 16)

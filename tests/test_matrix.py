@@ -167,6 +167,22 @@ def test_meter_counts_the_comparisons_of_every_worker() -> None:
         meter.close()
 
 
+def test_a_worker_reports_past_1024_fds() -> None:
+    """A pidfd per task puts the workers' pipes past select()'s fd limit."""
+    ids = list(range(1, 50))
+    keys = {r: {i: i % 7 for i in [*ids, REF]} for r in TASK_TYPES}
+    null = os.open(os.devnull, os.O_RDONLY)
+    held = [os.dup(null) for _ in range(1100)]
+    meter = Meter(2, lambda done: None)
+    try:
+        two = scan(ids, TASK_TYPES, reference=REF, comparator=fake(keys), workers=2, meter=meter)
+    finally:
+        meter.close()
+        for fd in [null, *held]:
+            os.close(fd)
+    assert two == scan(ids, TASK_TYPES, reference=REF, comparator=fake(keys), workers=1)
+
+
 def test_without_moves_tasks_to_skipped() -> None:
     result = TypeResult(Resource.VM, ((1, 2), (3,)), (4,), (Skip(5, "permission denied"),))
     after = result.without({2: EXITED, 3: EXITED, 4: EXITED, 9: EXITED})
