@@ -7,6 +7,7 @@ import json
 import os
 import re
 import subprocess
+import time
 from collections.abc import Callable
 
 import pytest
@@ -383,3 +384,24 @@ def test_progress_bar_waits_for_its_delay() -> None:
         shown = os.read(master, 1 << 16).decode()
     os.close(master)
     assert "kcmpctl: comparing" in shown
+
+
+def test_a_named_process_whose_leader_exited_is_no_trouble_with_threads(
+    kcmpctl: Run, family: Callable[..., Family]
+) -> None:
+    fam = family("thread:t", "leaderexit")
+    for _ in range(1000):
+        with open(f"/proc/{fam.pid}/stat") as f:
+            if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                break
+        time.sleep(0.01)
+    status, doc, err = as_json(kcmpctl, "-p", str(fam.pid), "--threads", "-t", "vm")
+    assert (status, err) == (1, "")  # the dead leader thread is not compared: not "same"
+    vm = resource(doc, "vm")
+    assert vm["skipped"] == [
+        {"pid": fam.pid, "tid": fam.pid, "reason": "zombie: exited, not yet reaped"}
+    ]
+    assert fam["t"] in vm["order"]
+    status, doc, err = as_json(kcmpctl, "-p", str(fam.pid), "-t", "vm")
+    assert (status, err) == (0, "")
+    assert resource(doc, "vm")["order"] == [fam.pid]

@@ -102,14 +102,17 @@ def matrix(
     for skip in result.missing:
         out.warn(f"process {skip.id}: {skip.reason}")
         report.fail()
-    rows = {row.id: row for row in result.rows}
-    warned: set[int] = set()
-    for id_, reason in result.skipped().items():
-        pid = rows[id_].pid
-        if pid in named and pid not in warned:
-            warned.add(pid)
-            hint = f" ({PTRACE_HINT})" if reason == "permission denied" else ""
-            out.warn(f"process {pid}: {reason}{hint}")
+    # A PID given with -p is trouble when nothing of it could be compared; with
+    # --threads, a leader thread that exited while the others run is no trouble.
+    skipped = result.skipped()
+    reasons: dict[int, list[str | None]] = {}
+    for row in result.rows:
+        if row.pid in named:
+            reasons.setdefault(row.pid, []).append(skipped.get(row.id))
+    for pid, why in reasons.items():
+        if None not in why:
+            hint = f" ({PTRACE_HINT})" if why[0] == "permission denied" else ""
+            out.warn(f"process {pid}: {why[0]}{hint}")
             report.fail()
     if not result.rows and not result.missing:
         out.warn("no process matches the selection")
