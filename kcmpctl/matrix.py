@@ -338,8 +338,8 @@ def build(
 
     *reference* is the reference zombie's PID (left out if the selection holds it).
     Zombies and tasks gone since selection are skipped without a kcmp call; tasks
-    kcmp refuses are skipped after one call each; tasks whose pidfd says they exited
-    during the scan are taken out of every type's result at the end.
+    kcmp refuses are skipped after one call each; tasks that exited during the scan
+    are taken out of every type's result at the end.
     """
     tasks = [t for t in selection.tasks if t.pid != reference]
     by_kcmp_id = {t.tid: t for t in tasks}
@@ -347,22 +347,13 @@ def build(
     # called through a live thread; with --threads, by the thread ID.
     name = {t.tid: (t.tid if threads else t.pid) for t in tasks}
 
-    pre: dict[int, str] = {}
-    for t in tasks:
-        # In process mode t.zombie is the leader's state: the process lives on if
-        # selection found a live thread to compare through.
-        if t.zombie and (threads or t.tid == t.pid):
-            pre[t.tid] = ZOMBIE
-    for tid in procs.gone_tasks([t for t in tasks if t.tid not in pre]):
-        pre[tid] = EXITED
-    candidates = [t.tid for t in tasks if t.tid not in pre]
-    ids, refused = accessible(candidates, comparator(Resource.SIGHAND))
-    pre.update((s.id, s.reason) for s in refused)
-
-    compared = [by_kcmp_id[i] for i in ids]
+    # In process mode t.zombie is the leader's state: the process lives on if
+    # selection found a live thread to compare through.
+    pre = {t.tid: ZOMBIE for t in tasks if t.zombie and (threads or t.tid == t.pid)}
+    live = [t for t in tasks if t.tid not in pre]
     # A task's pidfd follows its process, or with --threads a non-leader thread: the
     # live thread a process is compared through (its leader had exited) needs its own.
-    watch = procs.Watch(compared, [t for t in compared if not threads and t.tid != t.pid])
+    watch = procs.Watch(live, [t for t in live if not threads and t.tid != t.pid])
 
     def reasons(ids: Iterable[int]) -> dict[int, str]:
         return {i: EXITED if threads or by_kcmp_id[i].gone() else THREAD_EXITED for i in ids}
@@ -372,6 +363,11 @@ def build(
         return reasons(gone.intersection(items)) if gone else {}
 
     try:
+        pre.update(reasons(watch.gone()))
+        ids, refused = accessible(
+            [t.tid for t in live if t.tid not in pre], comparator(Resource.SIGHAND)
+        )
+        pre.update((s.id, s.reason) for s in refused)
         results = scan(
             ids,
             resources,
@@ -382,16 +378,17 @@ def build(
             meter=meter,
         )
         # The last word on identity: a task whose pidfd turned readable at any time
-        # during the scan yields nothing, whatever the sorts saw.
-        # A leader thread that exited while its process lives on wakes no pidfd, and
-        # kcmp through its ID has been reaching a zombie's NULLs since.  Only an
-        # exited task has no fd table (kernel threads share init's), and a leader
-        # cannot come back: one call each against the reference settles it.
-        files = comparator(Resource.FILES)
-        leaders = (t.tid for t in compared if t.tid == t.pid)
-        gone = reasons(watch.gone().union(_without_fd_table(leaders, files, reference)))
+        # during the scan yields nothing, whatever the sorts saw.  A leader thread
+        # that exited while its process lives on wakes no pidfd, though, and kcmp
+        # through its ID has been reaching a zombie's NULLs since.  Only an exited
+        # task has no fd table (kernel threads share init's), and a leader cannot
+        # come back: one call each against the reference settles it.
+        leaders = (i for i in ids if by_kcmp_id[i].pid == i)
+        dead = _without_fd_table(leaders, comparator(Resource.FILES), reference)
+        gone = reasons(watch.gone().intersection(ids) | dead)
     finally:
         watch.close()
+
     before = [Skip(i, r) for i, r in pre.items()]
     final = tuple(
         _rename(
