@@ -14,10 +14,11 @@ from .options import Output, flatten, output_options, selection_options, type_op
 
 EPILOG = """\b
 Examples:
-  kcmpctl matrix                       every process, all six types
-  kcmpctl matrix --pids "$(pidof nginx)" -t files,fs
-  kcmpctl matrix --tree 1234 --threads which threads unshared their fd table?
-  kcmpctl matrix -u www-data -J | jq '.resources[] | select(.type=="vm").groups'
+  kcmpctl matrix                         every process, all six types
+  kcmpctl matrix -p "$(pidof nginx)" -t files,fs
+                                         do the workers share fd tables, cwd?
+  kcmpctl matrix --tree 1234 --threads   threads that unshared show up
+  kcmpctl matrix -J | jq '.resources[] | select(.type == "files").groups'
 """
 
 
