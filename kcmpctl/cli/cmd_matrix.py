@@ -106,9 +106,10 @@ def matrix(
     # A PID given with -p is trouble when nothing of it could be compared; with
     # --threads, a leader thread that exited while the others run is no trouble.
     skipped = result.skipped()
+    named_set = set(named)  # a list would make this loop quadratic: -p "$(pidof ...)"
     reasons: dict[int, list[str | None]] = {}
     for row in result.rows:
-        if row.pid in named:
+        if row.pid in named_set:
             reasons.setdefault(row.pid, []).append(skipped.get(row.id))
     for pid, why in reasons.items():
         if None not in why:
