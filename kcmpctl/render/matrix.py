@@ -142,11 +142,11 @@ def group_records(matrix: Matrix) -> list[dict[str, Cell]]:
     return records
 
 
-def summary(result: TypeResult) -> str:
+def summary(result: TypeResult, members: str = "processes") -> str:
     """What one type's groups leave out: who shares with nobody, who has none."""
     groups = result.groups
     parts = [
-        f"{_count(len(groups), 'group')} ({sum(map(len, groups))} processes)"
+        f"{_count(len(groups), 'group')} ({sum(map(len, groups))} {members})"
         if groups
         else "no groups"
     ]
@@ -286,10 +286,12 @@ def print_grid(out: Terminal, matrix: Matrix) -> None:
     objects = {info.resource: info.object for info in TYPE_INFO}
     index_w, pid_w, comm_w = _prefix_widths(matrix)
     n = len(matrix.rows)
+    threads = any(r.tid is not None for r in matrix.rows)
     for number, result in enumerate(matrix.results):
         if number:
             out.line("")
-        title = f"{result.resource.cli_name}: {objects[result.resource]}; {summary(result)}"
+        counts = summary(result, "threads" if threads else "processes")
+        title = f"{result.resource.cli_name}: {objects[result.resource]}; {counts}"
         out.line(title, "bold")
         order = grid_order(matrix, result)
         reasons = {s.id: s.reason for s in result.skipped}
@@ -299,7 +301,8 @@ def print_grid(out: Terminal, matrix: Matrix) -> None:
             blank = " " * (index_w + 1 + pid_w + 1 + comm_w)
             for d in range(digits - 1):
                 out.line(blank + " " + " ".join(label[d] for label in labels))
-            head = f"{'#':>{index_w}} {'PID':>{pid_w}} {'COMMAND':<{comm_w}}"
+            id_name = "TID" if threads else "PID"
+            head = f"{'#':>{index_w}} {id_name:>{pid_w}} {'COMMAND':<{comm_w}}"
             out.line(head + " " + " ".join(label[-1] for label in labels), "bold")
         for i, (row, line) in enumerate(zip(order, cells(result, order), strict=True), 1):
             name = escape_human(row.comm)
