@@ -142,20 +142,33 @@ def group_records(matrix: Matrix) -> list[dict[str, Cell]]:
     return records
 
 
+def counts(result: TypeResult) -> dict[str, Cell]:
+    """One type in numbers: a row of the groups view's closing table."""
+    return {
+        "type": result.resource.cli_name,
+        "groups": len(result.groups),
+        "sharing": sum(map(len, result.groups)),
+        "alone": len(result.alone),
+        "without": len(result.absent),
+        "skipped": len(result.skipped),
+    }
+
+
 def summary(result: TypeResult, members: str = "processes") -> str:
-    """What one type's groups leave out: who shares with nobody, who has none."""
-    groups = result.groups
+    """The same numbers in words, zeros left out, for a grid's heading."""
+    n = counts(result)
     parts = [
-        f"{_count(len(groups), 'group')} ({sum(map(len, groups))} {members})"
-        if groups
+        f"{_count(n['groups'], 'group')} ({n['sharing']} {members})"
+        if n["groups"]
         else "no groups"
     ]
-    if result.alone:
-        parts.append(f"{len(result.alone)} sharing with nobody")
-    if result.absent:
-        parts.append(f"{len(result.absent)} without one")
-    if result.skipped:
-        parts.append(f"{len(result.skipped)} not compared")
+    for key, words in (
+        ("alone", "sharing with nobody"),
+        ("without", "without one"),
+        ("skipped", "not compared"),
+    ):
+        if n[key]:
+            parts.append(f"{n[key]} {words}")
     return "; ".join(parts)
 
 
@@ -196,18 +209,7 @@ def print_groups(out: Terminal, matrix: Matrix, columns: Sequence[Column]) -> No
     if records:
         out.table(columns, records)
         out.line("")
-    counts = [
-        {
-            "type": r.resource.cli_name,
-            "groups": len(r.groups),
-            "sharing": sum(map(len, r.groups)),
-            "alone": len(r.alone),
-            "without": len(r.absent),
-            "skipped": len(r.skipped),
-        }
-        for r in matrix.results
-    ]
-    out.table(SUMMARY_COLUMNS, counts)
+    out.table(SUMMARY_COLUMNS, [counts(r) for r in matrix.results])
     for line in skipped_lines(matrix):
         out.line(escape_human(line), "warn")
 
@@ -290,8 +292,8 @@ def print_grid(out: Terminal, matrix: Matrix) -> None:
     for number, result in enumerate(matrix.results):
         if number:
             out.line("")
-        counts = summary(result, "threads" if threads else "processes")
-        title = f"{result.resource.cli_name}: {objects[result.resource]}; {counts}"
+        words = summary(result, "threads" if threads else "processes")
+        title = f"{result.resource.cli_name}: {objects[result.resource]}; {words}"
         out.line(title, "bold")
         order = grid_order(matrix, result)
         reasons = {s.id: s.reason for s in result.skipped}
