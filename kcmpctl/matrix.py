@@ -323,6 +323,25 @@ class Matrix:
                 found.setdefault(skip.id, skip.reason)
         return found
 
+    def uncompared(self, pids: Iterable[int]) -> dict[int, str]:
+        """Of the processes *pids*, those not one task of which was compared, and why.
+
+        With ``--threads`` a process whose leader thread exited was still compared
+        through its other threads.
+        """
+        wanted = set(pids)
+        skipped = self.skipped()
+        compared: set[int] = set()
+        first: dict[int, str] = {}
+        for row in self.rows:
+            if row.pid not in wanted:
+                continue
+            if row.id in skipped:
+                first.setdefault(row.pid, skipped[row.id])
+            else:
+                compared.add(row.pid)
+        return {pid: why for pid, why in first.items() if pid not in compared}
+
 
 def build(
     selection: procs.Selection,

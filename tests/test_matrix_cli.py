@@ -209,6 +209,19 @@ def fixed() -> Matrix:
     )
 
 
+def test_uncompared_names_only_processes_nothing_of_which_was_compared() -> None:
+    threads = Matrix(
+        (
+            Row(5, 5, 5, "app", 0, "root", False),  # a leader thread that exited
+            Row(6, 5, 6, "app", 0, "root", False),
+            Row(7, 7, 7, "other", 0, "root", False),
+        ),
+        (TypeResult(Resource.VM, ((6,),), (), (Skip(5, "exited"), Skip(7, "permission denied"))),),
+    )
+    assert threads.uncompared([5, 7, 9]) == {7: "permission denied"}
+    assert fixed().uncompared([1, 2, 10]) == {1: "permission denied"}
+
+
 def render(mode: str, draw: Callable[[Terminal], None], headings: bool = True) -> str:
     out = io.StringIO()
     draw(Terminal(mode, color="never", headings=headings, stdout=out, stderr=io.StringIO()))

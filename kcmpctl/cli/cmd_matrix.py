@@ -103,19 +103,10 @@ def matrix(
     for skip in result.missing:
         out.warn(f"process {skip.id}: {skip.reason}")
         report.fail()
-    # A PID given with -p is trouble when nothing of it could be compared; with
-    # --threads, a leader thread that exited while the others run is no trouble.
-    skipped = result.skipped()
-    named_set = set(named)  # a list would make this loop quadratic: -p "$(pidof ...)"
-    reasons: dict[int, list[str | None]] = {}
-    for row in result.rows:
-        if row.pid in named_set:
-            reasons.setdefault(row.pid, []).append(skipped.get(row.id))
-    for pid, why in reasons.items():
-        if None not in why:
-            hint = f" ({PTRACE_HINT})" if why[0] == "permission denied" else ""
-            out.warn(f"process {pid}: {why[0]}{hint}")
-            report.fail()
+    for pid, reason in result.uncompared(named).items():
+        hint = f" ({PTRACE_HINT})" if reason == "permission denied" else ""
+        out.warn(f"process {pid}: {reason}{hint}")
+        report.fail()
     if not result.rows and not result.missing:
         out.warn("no process matches the selection")
     report.differ(not result.one_object_each)
