@@ -315,6 +315,10 @@ class Matrix:
         """Every task shares one object of each type with all the others."""
         return bool(self.rows) and all(r.one_object for r in self.results)
 
+    def by_id(self) -> dict[int, Row]:
+        """The rows by the ID results name them with."""
+        return {row.id: row for row in self.rows}
+
     def skipped(self) -> dict[int, str]:
         """Every task skipped in any type, with its first reason."""
         found: dict[int, str] = {}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from .columns import Cell, Column
@@ -71,7 +71,7 @@ def json_text(matrix: Matrix) -> str:
     def number(value: int | None) -> str:
         return "null" if value is None else str(value)
 
-    rows = {row.id: row for row in matrix.rows}
+    rows = matrix.by_id()
 
     def skip(id_: int, reason: str) -> str:
         row = rows.get(id_)
@@ -124,7 +124,7 @@ def _array(key: str, items: Sequence[str]) -> str:
 
 def group_records(matrix: Matrix) -> list[dict[str, Cell]]:
     """One record per group (two processes or more), per type, largest first."""
-    rows = {row.id: row for row in matrix.rows}
+    rows = matrix.by_id()
     records: list[dict[str, Cell]] = []
     for result in matrix.results:
         ranked = sorted(result.groups, key=len, reverse=True)  # stable: ties in kcmp order
@@ -178,7 +178,7 @@ def _count(n: int, noun: str) -> str:
 
 def skipped_lines(matrix: Matrix) -> list[str]:
     """One line per reason naming the processes not compared (the first few)."""
-    rows = {row.id: row for row in matrix.rows}
+    rows = matrix.by_id()
     by_reason: dict[str, list[int]] = {}
     for id_, reason in sorted(matrix.skipped().items()):
         by_reason.setdefault(reason, []).append(id_)
@@ -217,9 +217,8 @@ def print_groups(out: Terminal, matrix: Matrix, columns: Sequence[Column]) -> No
 # --------------------------------------------------------------------------- grid
 
 
-def grid_order(matrix: Matrix, result: TypeResult) -> list[Row]:
+def grid_order(rows: Mapping[int, Row], result: TypeResult) -> list[Row]:
     """Rows in kcmp's order (groups contiguous), then those without, then skipped."""
-    rows = {row.id: row for row in matrix.rows}
     ids = [*result.order, *result.absent, *(s.id for s in result.skipped)]
     return [rows[i] for i in ids]
 
@@ -268,10 +267,11 @@ def terminal_width() -> int:
 
 
 def print_grid(out: Terminal, matrix: Matrix) -> None:
+    rows = matrix.by_id()
     if out.mode == "raw":
         records: list[dict[str, Cell]] = []
         for result in matrix.results:
-            order = grid_order(matrix, result)
+            order = grid_order(rows, result)
             for row, line in zip(order, cells(result, order), strict=True):
                 records.append(
                     {
@@ -295,7 +295,7 @@ def print_grid(out: Terminal, matrix: Matrix) -> None:
         words = summary(result, "threads" if threads else "processes")
         title = f"{result.resource.cli_name}: {objects[result.resource]}; {words}"
         out.line(title, "bold")
-        order = grid_order(matrix, result)
+        order = grid_order(rows, result)
         reasons = {s.id: s.reason for s in result.skipped}
         if out.headings:
             digits = len(str(n))
