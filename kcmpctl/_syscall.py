@@ -108,6 +108,24 @@ def bare() -> tuple[Callable[..., int], int]:
     return _syscall, number()
 
 
+#: libc's ``syscall`` without declared argument types: ctypes then passes Python ints as
+#: C ints and skips a per-argument conversion that costs ~0.7 µs of a ~2 µs call
+#: (measured here).  For task types only, where every argument is a small int: the
+#: kernel reads pid_t and int from the low 32 bits, and ignores idx1/idx2.
+_untyped = _libc["syscall"]  # a second function object; _syscall keeps its argtypes
+_untyped.restype = ctypes.c_long
+
+
+def bare_task() -> tuple[Callable[..., int], ctypes.c_long]:
+    """Like :func:`bare`, about a third faster, for the six task types only.
+
+    Call as ``f(nr, pid1, pid2, type, 0, 0)`` with the *nr* given (a ``c_long``, so
+    the syscall number reaches libc at its full width).  Arguments that do not fit a
+    C int (an epoll slot's address) need :func:`bare`.
+    """
+    return _untyped, ctypes.c_long(number())
+
+
 def epoll_slot_address(slot: EpollSlot) -> int:
     return ctypes.addressof(slot)
 

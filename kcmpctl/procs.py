@@ -47,7 +47,8 @@ def parse_stat(raw: bytes) -> Stat:
     # comm may itself contain spaces and ')' (PR_SET_NAME): it ends at the last ')'.
     open_paren = raw.index(b"(")
     close_paren = raw.rindex(b")")
-    rest = raw[close_paren + 2 :].split()
+    # Fields up to starttime only: splitting all ~50 costs twice as much.
+    rest = raw[close_paren + 2 :].split(None, 20)
     return Stat(
         pid=int(raw[:open_paren]),
         comm=decode(raw[open_paren + 1 : close_paren]),
@@ -66,11 +67,30 @@ def stat_path(pid: int, tid: int | None = None) -> str:
 
 def read_stat(pid: int, tid: int | None = None) -> Stat | None:
     """The stat of *pid* (or of its thread *tid*), ``None`` if it is gone."""
+    found = _read_stat(stat_path(pid, tid))
+    return found[0] if found is not None else None
+
+
+def _read_stat(path: str) -> tuple[Stat, int] | None:
+    """The stat at *path*, and its owner: the uid :func:`owner_uid` would give.
+
+    os.open/os.read, not open(): a buffered file object doubles the cost of the
+    ~2,000 reads a whole-machine selection makes (measured: 25 µs -> 13 µs a read).
+    The owner comes from fstat() on the open file, saving a path walk: every entry
+    under /proc/PID is owned as /proc/PID itself is.
+    """
     try:
-        with open(stat_path(pid, tid), "rb") as f:
-            return parse_stat(f.read())
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except (FileNotFoundError, ProcessLookupError):
         return None
+    try:
+        raw = os.read(fd, 4096)
+        uid = os.fstat(fd).st_uid
+    except ProcessLookupError:
+        return None
+    finally:
+        os.close(fd)
+    return (parse_stat(raw), uid) if raw else None
 
 
 def exists(pid: int) -> bool:
@@ -346,6 +366,57 @@ def gone_tasks(tasks: Sequence[Task]) -> set[int]:
     return result
 
 
+class Watch:
+    """Which of some tasks exited since selection, asked again and again: one epoll set.
+
+    :func:`gone_tasks` builds a poll set per call, ~1 ms for 2,000 pidfds here, and a
+    scan asks after every sort of every type.  The epoll set is built once and then
+    answers in the time of the tasks that are ready.  A fork()ed worker shares it.
+
+    A task's own pidfd follows its process (or, with ``--threads``, a non-leader
+    thread).  For each of *threads*, the thread that kcmp is called with (``tid``)
+    is watched too, through a PIDFD_THREAD pidfd of the watch's own: a process whose
+    leader had exited is compared through another thread, and when that one exits
+    the process pidfd says nothing.  Kernels before 6.9 have no PIDFD_THREAD; there
+    only the process is watched.  (A leader thread's own exit wakes no pidfd while
+    its process lives, as measured on 6.18: callers check leaders another way.)
+    """
+
+    def __init__(self, tasks: Sequence[Task], threads: Sequence[Task] = ()) -> None:
+        self._epoll = select.epoll()
+        self._by_fd: dict[int, int] = {}
+        self._own: list[int] = []
+        self._unwatched = [t for t in tasks if t.pidfd is None]
+        for task in tasks:
+            if task.pidfd is not None:
+                self._add(task.pidfd, task.id)
+        for task in threads:
+            try:
+                fd = os.pidfd_open(task.tid, PIDFD_THREAD)
+            except OSError:  # gone already (the process pidfd tells), EINVAL, EMFILE
+                continue
+            self._own.append(fd)
+            self._add(fd, task.id)
+
+    def _add(self, fd: int, id_: int) -> None:
+        self._epoll.register(fd, select.EPOLLIN)
+        self._by_fd[fd] = id_
+
+    def gone(self) -> set[int]:
+        """IDs of the tasks that exited (or whose PID now names another) since selection."""
+        result = {t.id for t in self._unwatched if t.gone()}
+        if self._by_fd:
+            for fd, _ in self._epoll.poll(0, len(self._by_fd)):
+                result.add(self._by_fd[fd])
+        return result
+
+    def close(self) -> None:
+        self._epoll.close()
+        for fd in self._own:
+            os.close(fd)
+        self._own.clear()
+
+
 @dataclass(frozen=True, slots=True)
 class Selection:
     tasks: list[Task]
@@ -422,22 +493,27 @@ def select_tasks(
     uid_set = set(users) if users is not None else None
     missing: list[tuple[int, str]] = []
 
-    stats: dict[int, tuple[Stat, int | None]] = {}
+    stats: dict[int, tuple[Stat, int | None, int]] = {}
     for pid in candidates:
         pidfd = _open_pidfd(pid, pid)
-        st = read_stat(pid)
-        if st is None or st.pid != pid:
+        found = _read_stat(stat_path(pid))
+        if found is None or found[0].pid != pid:
             # A thread ID names a thread's /proc entry but is not a process.
             if pidfd is not None:
                 os.close(pidfd)
             if named is not None:
-                why = "no such process" if st is None else f"is a thread of process {st.pid}"
+                why = (
+                    "no such process"
+                    if found is None
+                    else f"is a thread of process {found[0].pid}"
+                )
                 missing.append((pid, why))
             continue
-        stats[pid] = (st, pidfd)
+        st, uid = found
+        stats[pid] = (st, pidfd, uid)
 
     if tree is not None:
-        parents = {pid: st.ppid for pid, (st, _) in stats.items()}
+        parents = {pid: st.ppid for pid, (st, _, _) in stats.items()}
         if named is not None:
             parents.update(_all_parents(exclude=parents))
         keep = _descendants(tree, parents)
@@ -447,8 +523,7 @@ def select_tasks(
         keep = None
 
     tasks: list[Task] = []
-    for pid, (st, pidfd) in stats.items():
-        uid = owner_uid(pid)
+    for pid, (st, pidfd, uid) in stats.items():
         if (
             (keep is not None and pid not in keep)
             or (uid_set is not None and uid not in uid_set)

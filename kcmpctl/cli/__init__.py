@@ -16,6 +16,7 @@ from .. import __version__
 #: command name -> "module:attribute" below kcmpctl.cli, in the order --help lists them
 COMMANDS: dict[str, str] = {
     "pair": "cmd_pair:pair",
+    "matrix": "cmd_matrix:matrix",
     "epoll": "cmd_epoll:epoll_command",
     "fds": "cmd_fds:fds",
     "types": "cmd_types:types",
@@ -49,6 +50,7 @@ def cli() -> None:
     \b
     Examples:
       kcmpctl pair $$ $PPID           what does my shell share with its parent?
+      kcmpctl matrix --tree $PPID     who shares what, among my shell's family
       kcmpctl epoll 1234 7            where is each file of epoll fd 7 now?
       kcmpctl fds --tree $$           open files my shell shares with its descendants
       kcmpctl types                   what each kcmp type compares

@@ -77,6 +77,10 @@ class Terminal:
         self.stderr.write(f"kcmpctl: {escape_human(message)}\n")
         self.stderr.flush()
 
+    def paint(self, text: str, style: str | None) -> str:
+        """*text* (already escaped) in a :data:`STYLES` style, when colour is on."""
+        return self._paint(text, style)
+
     def _paint(self, text: str, style: str | None) -> str:
         if not self.color or not style:
             return text

@@ -1,0 +1,205 @@
+"""Benchmark `kcmpctl matrix` against lsns, a C floor and naive all-pairs grouping.
+
+    python bench/bench_matrix.py [-n 2000] [--family 5] [--runs 7] [--naive-runs 1]
+
+Spawns N processes in families that share one fd table and one fs_struct (clone with
+CLONE_FILES|CLONE_FS; family sizes 1, 2, ..., --family, 1, 2, ...), then times whole
+processes, interleaved run by run so that load from elsewhere hits all alike:
+
+- ``kcmpctl matrix -J -p <the N pids>`` and ``kcmpctl matrix -J`` (the whole machine),
+  checking each time that the groups it reports are the families it made;
+- ``lsns`` over the same machine;
+- ``kcmp_floor sort``: the same grouping in C, sorting with kcmp as the comparator,
+  over the same pids and over the whole machine;
+- ``kcmp_floor pairs``: the same grouping done naively over all pairs (in C: in
+  Python it would take ~10x longer again).
+
+Prints the median wall time and the peak RSS (ru_maxrss of the process and the
+children it waited for, from wait4, through the small runstat launcher) of each,
+and the ratios.  kcmpctl runs as installed from a wheel: its bytecode compiled once
+(PYTHONDONTWRITEBYTECODE is dropped for it).  The C helpers are compiled at run time
+with cc; every process spawned is ended and reaped.  Needs root (or CAP_SYS_PTRACE)
+for the whole-machine variants to mean anything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+MiB = 1024  # ru_maxrss is in KiB
+
+
+def compile_helpers(workdir: Path) -> dict[str, Path]:
+    cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        sys.exit("bench: no C compiler (cc)")
+    built = {}
+    for name in ("spawn_families", "kcmp_floor", "runstat"):
+        out = workdir / name
+        subprocess.run([cc, "-O2", "-Wall", "-o", str(out), str(HERE / f"{name}.c")], check=True)
+        built[name] = out
+    return built
+
+
+@contextmanager
+def families(spawner: Path, n: int, size: int) -> Iterator[list[list[int]]]:
+    """N processes in families; ended and reaped on the way out."""
+    proc = subprocess.Popen(
+        [str(spawner), str(n), str(size)], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
+    assert proc.stdin is not None
+    assert proc.stdout is not None
+    try:
+        made: list[list[int]] = []
+        for raw in proc.stdout:
+            line = raw.decode().split()
+            if line == ["ready"]:
+                break
+            made.append([int(p) for p in line[1:]])
+        else:
+            raise RuntimeError(f"spawn_families exited with {proc.wait()}")
+        yield made
+    finally:
+        proc.stdin.close()  # EOF: the spawner kills and reaps its children, then exits
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+
+
+@dataclass
+class Timed:
+    label: str
+    argv: list[str]
+    shown: str
+    walls: list[float] = field(default_factory=list)
+    peaks: list[int] = field(default_factory=list)  # KiB
+    status: int | None = None
+
+    def run(self, runstat: Path, env: dict[str, str]) -> bytes:
+        """One run through runstat: wall time and ru_maxrss of the command alone."""
+        with tempfile.NamedTemporaryFile("r") as stats:
+            proc = subprocess.run(
+                [str(runstat), stats.name, *self.argv],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                env=env,
+                check=True,
+            )
+            wall, peak, status = stats.read().split()
+        self.walls.append(float(wall))
+        self.peaks.append(int(peak))
+        self.status = int(status)
+        return proc.stdout
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.walls)
+
+
+def check_groups(doc: dict[str, Any], made: list[list[int]], whole_machine: bool) -> None:
+    """The groups kcmpctl reports are exactly the families spawned."""
+    ours = {p for fam in made for p in fam}
+    families = {frozenset(f) for f in made if len(f) > 1}
+    for r in doc["resources"]:
+        # On the whole machine a group may hold other processes too: none of ours.
+        got = {frozenset(g) & ours for g in r["groups"]} - {frozenset()}
+        want = families if r["type"] in ("files", "fs") else set()
+        if got != want:
+            raise SystemExit(f"bench: {r['type']}: {len(got)} groups, {len(want)} families")
+        absent = set(r["absent"]) & ours
+        want_absent = ours if r["type"] in ("io", "sysvsem") else set()
+        if absent != want_absent:
+            raise SystemExit(f"bench: {r['type']}: {len(absent)} of ours absent")
+        skipped = {s["pid"] for s in r["skipped"]} & ours
+        if skipped:
+            raise SystemExit(f"bench: {r['type']}: {len(skipped)} of ours skipped")
+        if not whole_machine and set(r["order"]) | absent != ours:
+            raise SystemExit(f"bench: {r['type']}: order does not hold every process")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("-n", type=int, default=2000, help="processes to spawn")
+    parser.add_argument("--family", type=int, default=5, help="largest family size")
+    parser.add_argument("--runs", type=int, default=7, help="runs of each fast command")
+    parser.add_argument("--naive-runs", type=int, default=1, help="runs of all pairs (slow)")
+    args = parser.parse_args(argv)
+
+    script = Path(sys.executable).with_name("kcmpctl")
+    kcmpctl = [str(script)] if script.exists() else [sys.executable, "-m", "kcmpctl"]
+    lsns = shutil.which("lsns")
+    with tempfile.TemporaryDirectory() as tmp:
+        helpers = compile_helpers(Path(tmp))
+        floor = str(helpers["kcmp_floor"])
+        with families(helpers["spawn_families"], args.n, args.family) as made:
+            pids = [p for fam in made for p in fam]
+            pid_list = ",".join(map(str, pids))
+            total = len([name for name in os.listdir("/proc") if name.isdigit()])
+            print(
+                f"{len(pids)} processes in {len(made)} families (sizes 1..{args.family}),"
+                f" {total} on the machine; {os.cpu_count()} CPUs; {args.runs} runs each"
+            )
+            cases = [
+                Timed(
+                    "kcmpctl -p",
+                    [*kcmpctl, "matrix", "-J", "-p", pid_list],
+                    "kcmpctl matrix -J -p <N pids>",
+                ),
+                Timed("kcmpctl", [*kcmpctl, "matrix", "-J"], "kcmpctl matrix -J"),
+                Timed("floor -p", [floor, "sort", *map(str, pids)], "kcmp_floor sort <N pids>"),
+                Timed("floor", [floor, "sort"], "kcmp_floor sort"),
+            ]
+            if lsns:
+                cases.append(Timed("lsns", [lsns], "lsns"))
+            # As installed from a wheel: bytecode compiled once, then reused.
+            env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+            subprocess.run([*kcmpctl, "types"], stdout=subprocess.DEVNULL, env=env, check=True)
+            runstat = helpers["runstat"]
+            for run in range(args.runs):
+                for case in cases[run % len(cases) :] + cases[: run % len(cases)]:
+                    out = case.run(runstat, env)
+                    if case.label.startswith("kcmpctl"):
+                        if case.status != 1:
+                            raise SystemExit(f"bench: {case.shown} exited {case.status}")
+                        check_groups(json.loads(out), made, case.label == "kcmpctl")
+            naive = Timed(
+                "pairs -p", [floor, "pairs", *map(str, pids)], "kcmp_floor pairs <N pids>"
+            )
+            for _ in range(args.naive_runs):
+                naive.run(runstat, env)
+            cases.append(naive)
+
+    by = {c.label: c for c in cases}
+    print(f"groups checked against the families in all {2 * args.runs} kcmpctl runs\n")
+    print(
+        f"{'command':<32} {'median s':>9} {'min s':>7} {'peak MiB':>9} {'vs lsns':>8} {'vs C':>6}"
+    )
+    for case in cases:
+        vs_lsns = f"{case.median / by['lsns'].median:.2f}" if "lsns" in by else "-"
+        floor_case = by["floor" if case.label in ("kcmpctl", "floor", "lsns") else "floor -p"]
+        vs_c = f"{case.median / floor_case.median:.2f}"
+        print(
+            f"{case.shown:<32} {case.median:>9.3f} {min(case.walls):>7.3f}"
+            f" {max(case.peaks) / MiB:>9.1f} {vs_lsns:>8} {vs_c:>6}"
+        )
+    print("\nvs C: against kcmp_floor sort over the same processes (the whole machine or the N).")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,136 @@
+"""kcmpctl matrix: which of many processes share which kernel objects."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+import click
+
+from ..kcmp import TASK_TYPES, Resource
+from ..render import matrix as view
+from ..status import ExitStatus, Report
+from .options import (
+    ListingCommand,
+    Output,
+    flatten,
+    output_options,
+    selection_options,
+    type_option,
+)
+
+EPILOG = """\b
+Examples:
+  kcmpctl matrix                         every process, all six types
+  kcmpctl matrix -p "$(pidof nginx)" -t files,fs
+                                         do the workers share fd tables, cwd?
+  kcmpctl matrix --tree 1234 --threads   threads that unshared show up
+  kcmpctl matrix -J | jq '.resources[] | select(.type == "files").groups'
+"""
+
+
+@click.command(
+    cls=ListingCommand, epilog=EPILOG, short_help="Which of many processes share which objects."
+)
+@selection_options(threads=True)
+@type_option()
+@click.option("--grid", is_flag=True, help="Show a grid per type, whatever the number of rows.")
+@click.option("--groups", is_flag=True, help="Show the groups per type, however few rows.")
+@output_options(view.COLUMNS, view.DEFAULTS)
+def matrix(
+    pids: Sequence[list[int]],
+    users: Sequence[int],
+    command: re.Pattern[str] | None,
+    tree: int | None,
+    threads: bool,
+    types: Sequence[list[Resource]],
+    grid: bool,
+    groups: bool,
+    out: Output,
+) -> ExitStatus:
+    """Group many processes by the kernel objects they share, type by type.
+
+    For each type the processes are sorted by kcmp's own order, with kcmp as the
+    comparator (about n log2 n calls, never all pairs), so processes that share an
+    object end up next to each other. Without a selector, every process is taken.
+    Selectors combine as an intersection.
+
+    A small selection is shown as one grid per type; a larger one as the groups of
+    processes that share one object, largest first. Processes without an object of a
+    type (io and sysvsem mostly, a kernel thread's vm) are counted apart, never as a
+    group; so are the ones that could not be compared, with the reason.
+
+    Exit status: 0 every process shares one object of each type with all the others,
+    1 not, 2 trouble (a PID given with -p that does not exist or cannot be compared).
+    """
+    if grid and groups:
+        raise click.UsageError("--grid and --groups exclude each other")
+    if grid and out.columns_spec:
+        raise click.UsageError("-o chooses the columns of the groups view, not of --grid")
+    from .. import procs
+    from ..errors import PTRACE_HINT
+    from ..kcmp import null_reference, probe
+    from ..matrix import Meter, ScanError, build, default_workers, estimate
+
+    resources = flatten(types) or list(TASK_TYPES)
+    named = flatten(pids)
+    probe()
+    reference = null_reference()
+    selection = procs.select_tasks(
+        pids=named or None,
+        users=list(users) or None,
+        command=command,
+        tree=tree,
+        threads=threads,
+    )
+    try:
+        workers = default_workers(len(selection.tasks), len(resources))
+        bar = meter = None
+        if out.mode != "quiet" and out.stderr.isatty():
+            bar = view.ScanProgress(out, estimate(len(selection.tasks), len(resources)))
+            meter = Meter(workers, bar)
+        try:
+            result = build(
+                selection,
+                resources,
+                reference=reference.pid,
+                threads=threads,
+                workers=workers,
+                meter=meter,
+            )
+        finally:
+            if bar is not None:
+                bar.close()
+            if meter is not None:
+                meter.close()
+    except ScanError as err:
+        raise click.ClickException(str(err)) from err
+    finally:
+        selection.close()
+
+    report = Report()
+    for skip in result.missing:
+        out.warn(f"process {skip.id}: {skip.reason}")
+        report.fail()
+    for pid, reason in result.uncompared(named).items():
+        hint = f" ({PTRACE_HINT})" if reason == "permission denied" else ""
+        out.warn(f"process {pid}: {reason}{hint}")
+        report.fail()
+    if not result.rows and not result.missing:
+        out.warn("no process matches the selection")
+    report.differ(not result.one_object_each)
+
+    if out.mode == "json":
+        out.write(view.json_text(result))
+    elif out.mode != "quiet":
+        show_grid = grid or (
+            out.mode == "human"
+            and not groups
+            and not out.columns_spec
+            and view.grid_width(result) <= view.terminal_width()
+        )
+        if show_grid:
+            view.print_grid(out, result)
+        else:
+            view.print_groups(out, result, out.columns(view.COLUMNS, view.DEFAULTS))
+    return report.status

@@ -1,0 +1,363 @@
+"""`kcmpctl matrix` results as JSON, group rows, grids, and a progress bar.
+
+Imported when the command is registered, for its columns: everything heavier than
+the column list is imported inside the function that needs it.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
+from .columns import Cell, Column
+from .text import escape_human, json_safe
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
+
+    from ..matrix import Matrix, Row, TypeResult
+    from .terminal import Terminal
+
+COLUMNS: tuple[Column, ...] = (
+    Column("TYPE", "kcmp type: vm, files, fs, sighand, io or sysvsem"),
+    Column("GROUP", "the group's rank within its type, 1 for the largest", "number", right=True),
+    Column("SIZE", "how many processes share the object", "number", right=True),
+    Column("PIDS", "the processes that share it, ascending (thread IDs with --threads)", "array"),
+    Column("COMMANDS", "their names (comm), in the order of PIDS", "array"),
+    Column("USERS", "their owners, in the order of PIDS", "array"),
+)
+DEFAULTS = ("TYPE", "SIZE", "PIDS", "COMMANDS")
+
+#: the grid's raw form (--grid -r): one line per process and type
+GRID_COLUMNS: tuple[Column, ...] = (
+    Column("TYPE", "kcmp type"),
+    Column("PID", "the row's process (thread ID with --threads)", "number", right=True),
+    Column("COMMAND", "its name (comm)"),
+    Column("CELLS", "one character per column, columns in the order of the rows"),
+)
+
+SAME, LESS, GREATER, NONE, UNKNOWN = "=", "<", ">", ".", "?"
+LEGEND = (
+    f"{SAME} one object   {LESS} {GREATER} kcmp's order of the row's object against the"
+    f" column's   {NONE} no object   {UNKNOWN} not compared"
+)
+_CELL_STYLES = {NONE: "dim", UNKNOWN: "warn", SAME: "good"}
+#: how many PIDs a "not compared" line names before it counts the rest
+NAMED_SKIPS = 10
+
+
+# -------------------------------------------------------------------------- JSON
+
+
+def json_text(matrix: Matrix) -> str:
+    """The ``-J`` document: keys may be added, never renamed.
+
+    Each process and each array of IDs sits on one line, as the issue's example
+    shows.  Only strings need :func:`json_safe`; arrays of IDs go straight to the C
+    encoder (json.dumps with ``indent``, or json_safe over every int, costs ~20 ms
+    on a whole machine's arrays, measured here).
+    """
+    import json
+
+    strings: dict[str | None, str] = {}
+
+    def string(value: str | None) -> str:
+        if value not in strings:
+            strings[value] = json.dumps(json_safe(value), ensure_ascii=False)
+        return strings[value]
+
+    def number(value: int | None) -> str:
+        return "null" if value is None else str(value)
+
+    rows = matrix.by_id()
+
+    def skip(id_: int, reason: str) -> str:
+        row = rows.get(id_)
+        pid, tid = (row.pid, row.tid) if row else (id_, None)
+        return f'{{"pid": {pid}, "tid": {number(tid)}, "reason": {string(reason)}}}'
+
+    processes = [
+        f'{{"pid": {row.pid}, "tid": {number(row.tid)}, "comm": {string(row.comm)},'
+        f' "user": {string(row.user)}, "uid": {number(row.uid)},'
+        f' "kthread": {"true" if row.kthread else "false"}}}'
+        for row in matrix.rows
+    ]
+    resources = [
+        "{\n"
+        + ",\n".join(
+            f'      "{key}": {value}'
+            for key, value in (
+                ("type", string(result.resource.cli_name)),
+                ("order", json.dumps(result.order)),
+                ("groups", json.dumps(result.groups)),
+                ("absent", json.dumps(result.absent)),
+                ("skipped", "[" + ", ".join(skip(s.id, s.reason) for s in result.skipped) + "]"),
+            )
+        )
+        + "\n    }"
+        for result in matrix.results
+    ]
+    missing = [f'{{"pid": {s.id}, "reason": {string(s.reason)}}}' for s in matrix.missing]
+    return (
+        "{\n"
+        + ",\n".join(
+            (
+                _array("processes", processes),
+                _array("resources", resources),
+                _array("missing", missing),
+            )
+        )
+        + "\n}\n"
+    )
+
+
+def _array(key: str, items: Sequence[str]) -> str:
+    if not items:
+        return f'  "{key}": []'
+    return f'  "{key}": [\n' + ",\n".join(f"    {item}" for item in items) + "\n  ]"
+
+
+# ------------------------------------------------------------------- groups view
+
+
+def group_records(matrix: Matrix) -> list[dict[str, Cell]]:
+    """One record per group (two processes or more), per type, largest first."""
+    rows = matrix.by_id()
+    records: list[dict[str, Cell]] = []
+    for result in matrix.results:
+        ranked = sorted(result.groups, key=len, reverse=True)  # stable: ties in kcmp order
+        for rank, group in enumerate(ranked, 1):
+            records.append(
+                {
+                    "type": result.resource.cli_name,
+                    "group": rank,
+                    "size": len(group),
+                    "pids": list(group),
+                    "commands": [rows[i].comm for i in group],
+                    "users": [rows[i].user for i in group],
+                }
+            )
+    return records
+
+
+def counts(result: TypeResult) -> dict[str, Cell]:
+    """One type in numbers: a row of the groups view's closing table."""
+    return {
+        "type": result.resource.cli_name,
+        "groups": len(result.groups),
+        "sharing": sum(map(len, result.groups)),
+        "alone": len(result.alone),
+        "without": len(result.absent),
+        "skipped": len(result.skipped),
+    }
+
+
+def summary(result: TypeResult, members: str = "processes") -> str:
+    """The same numbers in words, zeros left out, for a grid's heading."""
+    n = counts(result)
+    parts = [
+        f"{_count(n['groups'], 'group')} ({n['sharing']} {members})"
+        if n["groups"]
+        else "no groups"
+    ]
+    for key, words in (
+        ("alone", "sharing with nobody"),
+        ("without", "without one"),
+        ("skipped", "not compared"),
+    ):
+        if n[key]:
+            parts.append(f"{n[key]} {words}")
+    return "; ".join(parts)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def skipped_lines(matrix: Matrix) -> list[str]:
+    """One line per reason naming the processes not compared (the first few)."""
+    rows = matrix.by_id()
+    by_reason: dict[str, list[int]] = {}
+    for id_, reason in sorted(matrix.skipped().items()):
+        by_reason.setdefault(reason, []).append(id_)
+    lines = []
+    for reason, ids in by_reason.items():
+        named = ", ".join(f"{i} {rows[i].comm}" for i in ids[:NAMED_SKIPS])
+        more = f" and {len(ids) - NAMED_SKIPS} more" if len(ids) > NAMED_SKIPS else ""
+        lines.append(f"not compared ({reason}): {named}{more}")
+    return lines
+
+
+#: the groups view's closing table, in human output only: what the groups leave out
+SUMMARY_COLUMNS: tuple[Column, ...] = (
+    Column("TYPE", "kcmp type"),
+    Column("GROUPS", "objects shared by two processes or more", "number", right=True),
+    Column("SHARING", "processes in those groups", "number", right=True),
+    Column("ALONE", "processes whose object nobody else shares", "number", right=True),
+    Column("WITHOUT", "processes with no such object", "number", right=True),
+    Column("SKIPPED", "processes not compared", "number", right=True),
+)
+
+
+def print_groups(out: Terminal, matrix: Matrix, columns: Sequence[Column]) -> None:
+    records = group_records(matrix)
+    if out.mode != "human":
+        out.table(columns, records)
+        return
+    if records:
+        out.table(columns, records)
+        out.line("")
+    out.table(SUMMARY_COLUMNS, [counts(r) for r in matrix.results])
+    for line in skipped_lines(matrix):
+        out.line(escape_human(line), "warn")
+
+
+# --------------------------------------------------------------------------- grid
+
+
+def grid_order(rows: Mapping[int, Row], result: TypeResult) -> list[Row]:
+    """Rows in kcmp's order (groups contiguous), then those without, then skipped."""
+    ids = [*result.order, *result.absent, *(s.id for s in result.skipped)]
+    return [rows[i] for i in ids]
+
+
+def cells(result: TypeResult, order: Sequence[Row]) -> list[str]:
+    """Each row's cells against every column, as one string per row."""
+    position: dict[int, int] = {}
+    for index, cls in enumerate(result.classes):
+        for id_ in cls:
+            position[id_] = index
+    kind = dict.fromkeys(result.absent, NONE) | {s.id: UNKNOWN for s in result.skipped}
+
+    def cell(a: int, b: int) -> str:
+        if kind.get(a) == UNKNOWN or kind.get(b) == UNKNOWN:
+            return UNKNOWN
+        if a in kind or b in kind:
+            return NONE
+        pa, pb = position[a], position[b]
+        return SAME if pa == pb else LESS if pa < pb else GREATER
+
+    return ["".join(cell(r.id, c.id) for c in order) for r in order]
+
+
+def _prefix_widths(matrix: Matrix) -> tuple[int, int, int]:
+    n = len(matrix.rows)
+    pid = max([len("PID"), *(len(str(r.id)) for r in matrix.rows)])
+    comm = max([len("COMMAND"), *(len(escape_human(r.comm)) for r in matrix.rows)])
+    return len(str(n)), pid, comm
+
+
+def grid_width(matrix: Matrix) -> int:
+    index, pid, comm = _prefix_widths(matrix)
+    return index + 1 + pid + 1 + comm + 2 * len(matrix.rows)
+
+
+def terminal_width() -> int:
+    """COLUMNS if set (as the tests and many shells do), else the terminal's, else 80."""
+    try:
+        return int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        pass
+    try:
+        return os.get_terminal_size().columns
+    except OSError:
+        return 80
+
+
+def print_grid(out: Terminal, matrix: Matrix) -> None:
+    rows = matrix.by_id()
+    if out.mode == "raw":
+        records: list[dict[str, Cell]] = []
+        for result in matrix.results:
+            order = grid_order(rows, result)
+            for row, line in zip(order, cells(result, order), strict=True):
+                records.append(
+                    {
+                        "type": result.resource.cli_name,
+                        "pid": row.id,
+                        "command": row.comm,
+                        "cells": line,
+                    }
+                )
+        out.table(GRID_COLUMNS, records)
+        return
+    from ..kcmp import TYPE_INFO
+
+    objects = {info.resource: info.object for info in TYPE_INFO}
+    index_w, pid_w, comm_w = _prefix_widths(matrix)
+    n = len(matrix.rows)
+    threads = any(r.tid is not None for r in matrix.rows)
+    for number, result in enumerate(matrix.results):
+        if number:
+            out.line("")
+        words = summary(result, "threads" if threads else "processes")
+        title = f"{result.resource.cli_name}: {objects[result.resource]}; {words}"
+        out.line(title, "bold")
+        order = grid_order(rows, result)
+        reasons = {s.id: s.reason for s in result.skipped}
+        if out.headings:
+            digits = len(str(n))
+            labels = [str(i).rjust(digits) for i in range(1, n + 1)]
+            blank = " " * (index_w + 1 + pid_w + 1 + comm_w)
+            for d in range(digits - 1):
+                out.line(blank + " " + " ".join(label[d] for label in labels))
+            id_name = "TID" if threads else "PID"
+            head = f"{'#':>{index_w}} {id_name:>{pid_w}} {'COMMAND':<{comm_w}}"
+            out.line(head + " " + " ".join(label[-1] for label in labels), "bold")
+        for i, (row, line) in enumerate(zip(order, cells(result, order), strict=True), 1):
+            name = escape_human(row.comm)
+            prefix = f"{i:>{index_w}} {row.id:>{pid_w}} {name:<{comm_w}}"
+            painted = " ".join(out.paint(c, _CELL_STYLES.get(c)) for c in line)
+            reason = f"  {escape_human(reasons[row.id])}" if row.id in reasons else ""
+            out.line(f"{prefix} {painted}{reason}")
+    out.line("")
+    out.line(LEGEND, "dim")
+
+
+# ----------------------------------------------------------------------- progress
+
+
+class ScanProgress:
+    """A progress bar on stderr, started only once a scan has run for *delay* seconds.
+
+    Call with the comparisons made so far; rich is imported only if the bar starts.
+    """
+
+    def __init__(self, out: Terminal, total: int, delay: float = 1.0) -> None:
+        self._out = out
+        self._total = max(1, total)
+        self._start = time.monotonic()
+        self._delay = delay
+        self._bar: Progress | None = None
+        self._task: TaskID | None = None
+
+    def __call__(self, done: int) -> None:
+        if self._bar is None:
+            if time.monotonic() - self._start < self._delay:
+                return
+            self._bar, self._task = self._open()
+        assert self._task is not None
+        # The total is an estimate: hold the bar short of full until the scan ends.
+        self._bar.update(self._task, completed=min(done, self._total * 0.99))
+
+    def _open(self) -> tuple[Progress, TaskID]:
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        bar = Progress(
+            TextColumn("kcmpctl: comparing"),
+            BarColumn(),
+            TimeElapsedColumn(),
+            console=self._out.console(stderr=True),
+            transient=True,
+        )
+        bar.start()
+        task = bar.add_task("scan", total=self._total)
+        bar.refresh()  # show it now, not at the refresh thread's next tick
+        return bar, task
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None
