@@ -22,9 +22,9 @@ from __future__ import annotations
 import operator
 import os
 import stat
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TypeVar, cast
+from typing import TypeVar
 
 from . import procs
 from .grouping import FdRef, ItemFailed, file_comparator, sort_groups, task_comparator
@@ -126,39 +126,10 @@ class Scan:
     skipped: tuple[Skipped, ...]
 
 
-def _failed_last(cmp: Callable[[T, T], int], failed: dict[T, str]) -> Callable[[T, T], int]:
-    """*cmp* made total: an item it fails on is recorded in *failed* and sorts last.
-
-    sort_groups spends a round (a full re-sort) and one of its few rounds on each
-    ItemFailed, and a scan of thousands of processes may see dozens exit or be denied.
-    Recorded here instead, all of them are dropped at once by the prune that follows
-    the sort, and the neighbour pass re-proves the order of the rest.
-    """
-
-    def total(a: T, b: T) -> int:
-        try:
-            return cmp(a, b)
-        except ItemFailed as failure:
-            failed[cast("T", failure.item)] = failure.reason
-        a_failed, b_failed = a in failed, b in failed
-        if a_failed != b_failed:
-            return 1 if a_failed else -1
-        return (a > b) - (a < b)
-
-    return total
-
-
-#: Rounds of sort_groups.  Each round after the first re-sorts a sorted list (~n calls)
-#: and ends in another round if any item failed meanwhile: on a machine where processes
-#: exit at 100/s, a 10 ms round has about one chance in three to be clean, and 8 rounds
-#: would fail a scan in a few percent of runs.
+#: Rounds of sort_groups.  A round ends in another when an item fails in its neighbour
+#: pass: on a machine where processes exit at 100/s a 10 ms round has about one chance
+#: in three to be clean, and 8 rounds would fail a scan in a few percent of runs.
 ROUNDS = 32
-
-
-def _take(failed: dict[T, str]) -> dict[T, str]:
-    taken = dict(failed)
-    failed.clear()
-    return taken
 
 
 def _fd_tables(tasks: Sequence[Task], skipped: dict[int, str]) -> list[tuple[Task, ...]]:
@@ -168,13 +139,7 @@ def _fd_tables(tasks: Sequence[Task], skipped: dict[int, str]) -> list[tuple[Tas
     (equal only to other such): it is left in, and dropped by the final pidfd check.
     """
     by_id = {t.id: t for t in tasks}
-    failed: dict[int, str] = {}
-    grouping = sort_groups(
-        list(by_id),
-        _failed_last(task_comparator(Resource.FILES), failed),
-        prune=lambda _: _take(failed),
-        max_rounds=ROUNDS,
-    )
+    grouping = sort_groups(list(by_id), task_comparator(Resource.FILES), max_rounds=ROUNDS)
     for tid, reason in grouping.failed.items():
         skipped.setdefault(by_id[tid].pid, reason)
     return [
@@ -226,8 +191,7 @@ def _shared(
     buckets: dict[Inode, list[FdRef]], dups: bool, skipped: dict[int, str], pid_of: dict[int, int]
 ) -> list[tuple[Inode, list[FdRef]]]:
     """Descriptions (as runs of equal fds) held by two tables, or by two fds with *dups*."""
-    failed: dict[FdRef, str] = {}
-    cmp = _failed_last(file_comparator(), failed)
+    cmp = file_comparator()
     found: list[tuple[Inode, list[FdRef]]] = []
     for key, items in buckets.items():
         if len(items) < 2 or (not dups and len({tid for tid, _ in items}) < 2):
@@ -235,7 +199,7 @@ def _shared(
         # Inherited fds keep their numbers: ordered by fd, the fds of one description
         # lie together and timsort merges them as runs (~20% fewer kcmp calls, measured).
         items.sort(key=_by_fd)
-        grouping = sort_groups(items, cmp, prune=lambda _: _take(failed), max_rounds=ROUNDS)
+        grouping = sort_groups(items, cmp, max_rounds=ROUNDS)
         for cls in grouping.classes:
             if len(cls) >= 2 and (dups or len({tid for tid, _ in cls}) >= 2):
                 found.append((key, cls))

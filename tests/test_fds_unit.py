@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import pytest
 
-from kcmpctl.fds import Description, FdInfo, Holder, _failed_last, file_type, parse_fdinfo
+from kcmpctl.fds import Description, FdInfo, Holder, file_type, parse_fdinfo
 from kcmpctl.grouping import ItemFailed, sort_groups
 from kcmpctl.render import fds as view
 from kcmpctl.render.terminal import Terminal
@@ -73,14 +73,7 @@ def fake_order(fails: Callable[[int], bool]) -> Callable[[int, int], int]:
 def tolerant_groups(
     items: list[int], cmp: Callable[[int, int], int]
 ) -> tuple[list[list[int]], dict[int, str]]:
-    failed: dict[int, str] = {}
-
-    def prune(_: object) -> dict[int, str]:
-        taken = dict(failed)
-        failed.clear()
-        return taken
-
-    grouping = sort_groups(items, _failed_last(cmp, failed), prune=prune)
+    grouping = sort_groups(items, cmp)
     return grouping.classes, grouping.failed
 
 
