@@ -16,6 +16,7 @@ from kcmpctl.kcmp import Resource
 from kcmpctl.matrix import Matrix, Row, Skip, TypeResult
 from kcmpctl.render import matrix as view
 from kcmpctl.render.terminal import Terminal
+from kcmpctl.render.text import json_text
 
 from .conftest import Family
 
@@ -295,7 +296,7 @@ def test_groups_raw_one_line_per_group() -> None:
 
 
 def test_json_of_fixed_results() -> None:
-    doc = json.loads(view.json_text(fixed()))
+    doc = json.loads(json_text(view.document(fixed())))
     vm = doc["resources"][0]
     assert vm == {
         "type": "vm",

@@ -121,7 +121,7 @@ def matrix(
     report.differ(not result.one_object_each)
 
     if out.mode == "json":
-        out.write(view.json_text(result))
+        out.json(view.document(result))
     elif out.mode != "quiet":
         show_grid = grid or (
             out.mode == "human"

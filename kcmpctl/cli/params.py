@@ -18,7 +18,6 @@ if TYPE_CHECKING:
 else:
     _Param = click.ParamType
 
-_SEPARATORS = re.compile(r"[,\s]+")
 FD_MAX = 0x7FFFFFFF  # fds are C ints; the kernel truncates kcmp's idx to 32 bits
 
 
@@ -131,9 +130,12 @@ class PidListType(_Param):
         if isinstance(value, list):
             return value
         text = str(value)
-        parts = _SEPARATORS.split(text.strip())
-        if not text.strip() or any(p == "" for p in parts):
+        # Commas separate entries, whitespace too ("$(pidof x)"); an empty entry between
+        # two commas ("1,,2", ",,") is a mistake worth reporting.
+        pieces = text.split(",")
+        if any(not piece.strip() for piece in pieces):
             self.fail(f"invalid PID list {text!r}: empty entry", param, ctx)
+        parts = [part for piece in pieces for part in piece.split()]
         # pid_max read once: a read per PID cost ~30 ms for "$(pidof ...)" of 2,000.
         limit = pid_max()
         try:

@@ -9,10 +9,10 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .columns import Cell, Column
-from .text import escape_human, json_safe
+from .text import escape_human
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
@@ -51,72 +51,39 @@ NAMED_SKIPS = 10
 # -------------------------------------------------------------------------- JSON
 
 
-def json_text(matrix: Matrix) -> str:
-    """The ``-J`` document: keys may be added, never renamed.
-
-    Each process and each array of IDs sits on one line, as the issue's example
-    shows.  Only strings need :func:`json_safe`; arrays of IDs go straight to the C
-    encoder (json.dumps with ``indent``, or json_safe over every int, costs ~20 ms
-    on a whole machine's arrays, measured here).
-    """
-    import json
-
-    strings: dict[str | None, str] = {}
-
-    def string(value: str | None) -> str:
-        if value not in strings:
-            strings[value] = json.dumps(json_safe(value), ensure_ascii=False)
-        return strings[value]
-
-    def number(value: int | None) -> str:
-        return "null" if value is None else str(value)
-
+def document(matrix: Matrix) -> dict[str, Any]:
+    """The ``-J`` document: keys may be added, never renamed."""
     rows = matrix.by_id()
 
-    def skip(id_: int, reason: str) -> str:
+    def skip(id_: int, reason: str) -> dict[str, Any]:
         row = rows.get(id_)
         pid, tid = (row.pid, row.tid) if row else (id_, None)
-        return f'{{"pid": {pid}, "tid": {number(tid)}, "reason": {string(reason)}}}'
+        return {"pid": pid, "tid": tid, "reason": reason}
 
-    processes = [
-        f'{{"pid": {row.pid}, "tid": {number(row.tid)}, "comm": {string(row.comm)},'
-        f' "user": {string(row.user)}, "uid": {number(row.uid)},'
-        f' "kthread": {"true" if row.kthread else "false"}}}'
-        for row in matrix.rows
-    ]
-    resources = [
-        "{\n"
-        + ",\n".join(
-            f'      "{key}": {value}'
-            for key, value in (
-                ("type", string(result.resource.cli_name)),
-                ("order", json.dumps(result.order)),
-                ("groups", json.dumps(result.groups)),
-                ("absent", json.dumps(result.absent)),
-                ("skipped", "[" + ", ".join(skip(s.id, s.reason) for s in result.skipped) + "]"),
-            )
-        )
-        + "\n    }"
-        for result in matrix.results
-    ]
-    missing = [f'{{"pid": {s.id}, "reason": {string(s.reason)}}}' for s in matrix.missing]
-    return (
-        "{\n"
-        + ",\n".join(
-            (
-                _array("processes", processes),
-                _array("resources", resources),
-                _array("missing", missing),
-            )
-        )
-        + "\n}\n"
-    )
-
-
-def _array(key: str, items: Sequence[str]) -> str:
-    if not items:
-        return f'  "{key}": []'
-    return f'  "{key}": [\n' + ",\n".join(f"    {item}" for item in items) + "\n  ]"
+    return {
+        "processes": [
+            {
+                "pid": row.pid,
+                "tid": row.tid,
+                "comm": row.comm,
+                "user": row.user,
+                "uid": row.uid,
+                "kthread": row.kthread,
+            }
+            for row in matrix.rows
+        ],
+        "resources": [
+            {
+                "type": result.resource.cli_name,
+                "order": list(result.order),
+                "groups": [list(g) for g in result.groups],
+                "absent": list(result.absent),
+                "skipped": [skip(s.id, s.reason) for s in result.skipped],
+            }
+            for result in matrix.results
+        ],
+        "missing": [{"pid": s.id, "reason": s.reason} for s in matrix.missing],
+    }
 
 
 # ------------------------------------------------------------------- groups view

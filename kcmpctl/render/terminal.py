@@ -7,14 +7,13 @@ rich is imported only when a table is drawn on a terminal or a progress bar show
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Iterable, Sequence
 from typing import IO, TYPE_CHECKING, Any
 
 from .columns import Column, Row, format_cell
-from .text import escape_human, escape_raw, json_safe
+from .text import escape_human, escape_raw, json_text
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -90,7 +89,7 @@ class Terminal:
 
     def json(self, obj: Any) -> None:
         if self.mode != "quiet":
-            self.stdout.write(json.dumps(json_safe(obj), indent=2, ensure_ascii=False) + "\n")
+            self.stdout.write(json_text(obj, indent=self.stdout.isatty()))
 
     # ---------------------------------------------------------------------- tables
 
