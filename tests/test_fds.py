@@ -637,7 +637,7 @@ def test_selected_unreadable_process_is_skipped_not_trouble(kcmpctl: Run) -> Non
     ("args", "message"),
     [
         (("-p", ",,"), "invalid PID list ',,': empty entry"),
-        (("-p", "1,,x"), "invalid PID 'x': not a positive decimal number"),
+        (("-p", "1,,x"), "invalid PID list '1,,x': empty entry"),
         (("-p", "1,x"), "invalid PID 'x': not a positive decimal number"),
         (("--tree", "-5"), "invalid PID '-5': not a positive decimal number"),
         (("-p", "2147483648"), "invalid PID '2147483648': out of range"),
