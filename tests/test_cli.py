@@ -32,7 +32,7 @@ def test_help_fits_one_screen_with_examples(kcmpctl: Run) -> None:
         args = ["--help"] if name is None else [name, "--help"]
         status, out, err = kcmpctl(*args)
         assert (status, err) == (0, "")
-        assert len(out.splitlines()) <= 45, name
+        assert len(out.splitlines()) <= 42, name
         assert "kcmpctl " in out.split("Usage:", 1)[1].split("\n", 1)[1], name
 
 

@@ -50,18 +50,12 @@ def matrix(
 ) -> ExitStatus:
     """Group many processes by the kernel objects they share, type by type.
 
-    For each type the processes are sorted by kcmp's own order, with kcmp as the
-    comparator (about n log2 n calls, never all pairs), so processes that share an
-    object end up next to each other. Without a selector, every process is taken.
-    Selectors combine as an intersection.
+    Sorted with kcmp as the comparator (n log2 n calls, never all pairs), sharers end
+    up together: a grid per type when it fits, else the groups, largest first.
+    Processes with no object (io, sysvsem, a kernel thread's vm) or not compared are
+    reported apart, never as a group. Selectors intersect; none: every process.
 
-    A small selection is shown as one grid per type; a larger one as the groups of
-    processes that share one object, largest first. Processes without an object of a
-    type (io and sysvsem mostly, a kernel thread's vm) are counted apart, never as a
-    group; so are the ones that could not be compared, with the reason.
-
-    Exit status: 0 every process shares one object of each type with all the others,
-    1 not, 2 trouble (a PID given with -p that does not exist or cannot be compared).
+    Exit status: 0 all share one object of each type, 1 not, 2 trouble.
     """
     if grid and groups:
         raise click.UsageError("--grid and --groups exclude each other")
