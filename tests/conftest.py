@@ -126,3 +126,61 @@ def kcmpctl(capsys: pytest.CaptureFixture[str]) -> Callable[..., tuple[int, str,
         return int(status), out, err
 
     return run
+
+
+def free_pid() -> int:
+    """A PID that names no process just now (the highest free one: least likely reused)."""
+    from kcmpctl import procs
+
+    for pid in range(procs.pid_max() - 1, 300, -1):
+        if not procs.exists(pid):
+            return pid
+    raise AssertionError("no free pid")
+
+
+def wait_for_state(pid: int, state: str) -> None:
+    """Wait until /proc/PID/stat shows *state* (``Z`` for a zombie)."""
+    import time
+
+    from kcmpctl import procs
+
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        st = procs.read_stat(pid)
+        if st is not None and st.state == state:
+            return
+        time.sleep(0.005)
+    raise AssertionError(f"process {pid} never reached state {state}")
+
+
+def run_on_a_terminal(*args: str) -> tuple[int, str]:
+    """Run kcmpctl with stdout on a pseudo-terminal (rich's table path)."""
+    import pty
+
+    master, slave = pty.openpty()
+    env = {**os.environ, "COLUMNS": "120", "TERM": "xterm-256color"}
+    env.pop("NO_COLOR", None)
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "kcmpctl", *args],
+            stdout=slave,
+            stderr=subprocess.PIPE,
+            env=env,
+        )
+        os.close(slave)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: the terminal closed
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        proc.wait(timeout=60)
+        assert proc.stderr is not None
+        assert proc.stderr.read() == b""
+        proc.stderr.close()
+    finally:
+        os.close(master)
+    return proc.returncode, b"".join(chunks).decode()

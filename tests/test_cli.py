@@ -15,7 +15,7 @@ import pytest
 import kcmpctl as lib
 from kcmpctl.status import ExitStatus
 
-from .conftest import Family
+from .conftest import Family, run_on_a_terminal
 
 Spawn = Callable[..., Family]
 Run = Callable[..., tuple[int, str, str]]
@@ -181,39 +181,6 @@ def test_no_color_and_dumb_terminal_turn_auto_colour_off(monkeypatch: pytest.Mon
     monkeypatch.setenv("NO_COLOR", "")
     monkeypatch.setenv("TERM", "dumb")
     assert not color_wanted("auto", tty, "human")  # type: ignore[arg-type]
-
-
-def run_on_a_terminal(*args: str) -> tuple[int, str]:
-    """Run kcmpctl with stdout on a pseudo-terminal (rich's table path)."""
-    import pty
-
-    master, slave = pty.openpty()
-    env = {**os.environ, "COLUMNS": "120", "TERM": "xterm-256color"}
-    env.pop("NO_COLOR", None)
-    try:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "kcmpctl", *args],
-            stdout=slave,
-            stderr=subprocess.PIPE,
-            env=env,
-        )
-        os.close(slave)
-        chunks = []
-        while True:
-            try:
-                chunk = os.read(master, 65536)
-            except OSError:  # EIO: the terminal closed
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
-        proc.wait(timeout=60)
-        assert proc.stderr is not None
-        assert proc.stderr.read() == b""
-        proc.stderr.close()
-    finally:
-        os.close(master)
-    return proc.returncode, b"".join(chunks).decode()
 
 
 @pytest.mark.parametrize("name", ["[red]x[/]", "a[/]b", "\x1b[31mred"])

@@ -13,7 +13,6 @@ import os
 import subprocess
 import sys
 import textwrap
-import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ from kcmpctl import Resource, _syscall, procs
 from kcmpctl.epoll import Registration, decode_events, parse_fdinfo
 from kcmpctl.render.epoll import COLUMNS
 
-from .conftest import Family
+from .conftest import Family, free_pid, wait_for_state
 
 Run = Callable[..., tuple[int, str, str]]
 Start = Callable[..., Family]
@@ -66,13 +65,6 @@ def listing(run: Run, pid: int, *args: str, epfd: int = 3) -> tuple[int, dict[st
     status, out, err = run("epoll", str(pid), str(epfd), "-J", *args)
     assert err == ""
     return status, json.loads(out)
-
-
-def free_pid() -> int:
-    """A PID that names no process (just now): a reaped child's."""
-    proc = subprocess.Popen(["true"])
-    proc.wait()
-    return proc.pid
 
 
 # ---------------------------------------------------------------- parsing, no processes
@@ -280,15 +272,6 @@ def test_epoll_of_a_process_whose_leader_exited(family: Start, kcmpctl: Run) -> 
     assert status == 0
     record = doc["targets"][0]
     assert (record["status"], record["holders"]) == ("ok", [{"pid": fam.pid, "fd": 4}])
-
-
-def wait_for_state(pid: int, state: str) -> None:
-    for _ in range(500):
-        with open(f"/proc/{pid}/stat") as f:
-            if f.read().rpartition(")")[2].split()[0] == state:
-                return
-        time.sleep(0.01)
-    raise AssertionError(f"process {pid} never reached state {state}")
 
 
 def test_empty_epoll_lists_nothing_and_is_all_ok(family: Start, kcmpctl: Run) -> None:

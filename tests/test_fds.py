@@ -18,7 +18,7 @@ import pytest
 
 from kcmpctl import procs
 
-from .conftest import HELPERS, Family
+from .conftest import HELPERS, Family, free_pid
 
 Run = Callable[..., tuple[int, str, str]]
 Start = Callable[..., Family]
@@ -565,13 +565,6 @@ def test_output_plus_adds_to_the_defaults(kcmpctl: Run, family: Start) -> None:
 # ---------------------------------------------------------------- exit statuses
 
 
-def no_such_pid() -> int:
-    pid = procs.pid_max()
-    while procs.exists(pid):
-        pid -= 1
-    return pid
-
-
 def denied_pid() -> int:
     """A process kcmp refuses here (pid 1 answers EPERM even to root on this machine)."""
     from kcmpctl import Resource, compare
@@ -588,7 +581,7 @@ def denied_pid() -> int:
 
 def test_missing_pid_is_trouble(kcmpctl: Run, family: Start) -> None:
     fam = family("fork:c")
-    pid = no_such_pid()
+    pid = free_pid()
 
     status, doc, err = scan(kcmpctl, "-p", f"{fam.pid},{fam['c']},{pid}")
 
@@ -599,7 +592,7 @@ def test_missing_pid_is_trouble(kcmpctl: Run, family: Start) -> None:
 
 
 def test_missing_tree_root_is_trouble(kcmpctl: Run) -> None:
-    pid = no_such_pid()
+    pid = free_pid()
     # Nothing answered: no table, as pair prints none when every comparison failed.
     assert kcmpctl("fds", "--tree", str(pid)) == (
         2,

@@ -12,8 +12,7 @@ from collections.abc import Callable
 
 import pytest
 
-from .conftest import Family
-from .test_cli import run_on_a_terminal
+from .conftest import Family, run_on_a_terminal
 
 Spawn = Callable[..., Family]
 Run = Callable[..., tuple[int, str, str]]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import errno
 import os
-import time
 from collections.abc import Callable
 
 import pytest
@@ -13,7 +12,7 @@ import kcmpctl
 from kcmpctl import _syscall, procs
 from kcmpctl.kcmp import Order, Resource, compare, compare_files, null_reference, probe
 
-from .conftest import Family
+from .conftest import Family, free_pid, wait_for_state
 
 Spawn = Callable[..., Family]
 VM, FILES, FS, SIGHAND, IO, SYSVSEM = (
@@ -28,24 +27,6 @@ VM, FILES, FS, SIGHAND, IO, SYSVSEM = (
 
 def shared_types(pid1: int, pid2: int) -> set[Resource]:
     return {r for r in kcmpctl.TASK_TYPES if compare(pid1, pid2, r).shared}
-
-
-def wait_for_zombie(pid: int) -> None:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        st = procs.read_stat(pid)
-        if st is not None and st.zombie:
-            return
-        time.sleep(0.005)
-    raise AssertionError(f"{pid} did not become a zombie")
-
-
-def free_pid() -> int:
-    limit = procs.pid_max()
-    for pid in range(limit - 1, 300, -1):
-        if not procs.exists(pid):
-            return pid
-    raise AssertionError("no free pid")
 
 
 def test_thread_shares_everything_but_the_io_context(family: Spawn) -> None:
@@ -150,7 +131,7 @@ def test_kernel_threads_have_no_address_space() -> None:
 
 def test_exited_leader_is_compared_through_a_live_thread(family: Spawn) -> None:
     fam = family("thread:t", "leaderexit")
-    wait_for_zombie(fam.pid)
+    wait_for_state(fam.pid, "Z")
     assert procs.live_task(fam.pid) == fam["t"]
     assert shared_types(fam.pid, fam["t"]) == {VM, FILES, FS, SIGHAND, SYSVSEM}
 

@@ -7,7 +7,6 @@ import json
 import os
 import re
 import subprocess
-import time
 from collections.abc import Callable
 
 import pytest
@@ -18,7 +17,7 @@ from kcmpctl.render import matrix as view
 from kcmpctl.render.terminal import Terminal
 from kcmpctl.render.text import json_text
 
-from .conftest import Family
+from .conftest import Family, wait_for_state
 
 Run = Callable[..., tuple[int, str, str]]
 
@@ -404,11 +403,7 @@ def test_a_named_process_whose_leader_exited_is_no_trouble_with_threads(
     kcmpctl: Run, family: Callable[..., Family]
 ) -> None:
     fam = family("thread:t", "leaderexit")
-    for _ in range(1000):
-        with open(f"/proc/{fam.pid}/stat") as f:
-            if f.read().rsplit(")", 1)[1].split()[0] == "Z":
-                break
-        time.sleep(0.01)
+    wait_for_state(fam.pid, "Z")
     status, doc, err = as_json(kcmpctl, "-p", str(fam.pid), "--threads", "-t", "vm")
     assert (status, err) == (1, "")  # the dead leader thread is not compared: not "same"
     vm = resource(doc, "vm")

@@ -13,8 +13,7 @@ import pytest
 
 from kcmpctl import _syscall
 
-from .conftest import Family
-from .test_kcmp import free_pid
+from .conftest import Family, free_pid
 
 Spawn = Callable[..., Family]
 Run = Callable[..., tuple[int, str, str]]
