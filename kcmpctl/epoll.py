@@ -281,14 +281,16 @@ def find_holders(
     for candidate in dict.fromkeys([pid, *candidates]):
         task = procs.live_task(candidate)
         try:
-            inodes = procs.fd_inodes(task)
+            listing = procs.fd_stats(task)
         except PermissionError as err:
             if candidate == pid:
                 raise _denied(pid) from err
             if not _fdless(task):
                 search.skipped.setdefault(candidate, _denied(candidate))
             continue
-        for fd, ino in inodes.items():
+        # An fd whose file cannot be stat()ed (a dead FUSE mount) cannot be matched by
+        # inode: it is passed over, as a closed one is.
+        for fd, _, ino, _ in listing.stats if listing is not None else ():
             if ino in wanted:
                 buckets.setdefault(ino, []).append(_Fd(candidate, task, fd))
     ordered = {ino: _Bucket(search.sort(fds), pid) for ino, fds in buckets.items()}

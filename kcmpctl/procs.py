@@ -143,31 +143,6 @@ def fd_is_open(pid: int, fd: int) -> bool:
     return os.path.lexists(f"{PROC}/{pid}/fd/{fd}")
 
 
-def list_fds(pid: int) -> list[int]:
-    """The open fds of *pid*, ascending; ``[]`` if it is gone or has no fd table."""
-    try:
-        return sorted(int(fd) for fd in os.listdir(f"{PROC}/{pid}/fd"))
-    except (FileNotFoundError, ProcessLookupError, NotADirectoryError):
-        return []
-
-
-def fd_inodes(pid: int) -> dict[int, int]:
-    """Each open fd of *pid* to the inode number of the file it refers to.
-
-    ``{}`` if the process is gone or has no fd table; fds closed while this runs are
-    left out.  :class:`PermissionError` when the fds of *pid* may not be inspected.
-    """
-    inodes: dict[int, int] = {}
-    for fd in list_fds(pid):
-        try:
-            # stat() follows the magic link to the file itself: sockets, pipes and
-            # anonymous inodes included, whatever the path the link shows.
-            inodes[fd] = os.stat(f"{PROC}/{pid}/fd/{fd}").st_ino
-        except (FileNotFoundError, ProcessLookupError):
-            continue
-    return inodes
-
-
 def task_dir(pid: int, tid: int | None = None) -> str:
     """``/proc/PID``, or ``/proc/PID/task/TID`` for a live thread of a process whose
     leader has exited (the leader's own fd directory is empty then)."""
