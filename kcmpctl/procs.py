@@ -323,30 +323,12 @@ class Task:
             self.pidfd = None
 
 
-def gone_tasks(tasks: Sequence[Task]) -> set[int]:
-    """IDs of the tasks that exited since selection; one poll() for all pidfds."""
-    result: set[int] = set()
-    poller = select.poll()
-    by_fd: dict[int, Task] = {}
-    for task in tasks:
-        if task.pidfd is None:
-            if task.gone():
-                result.add(task.id)
-        else:
-            by_fd[task.pidfd] = task
-            poller.register(task.pidfd, select.POLLIN)
-    if by_fd:
-        for fd, _ in poller.poll(0):
-            result.add(by_fd[fd].id)
-    return result
-
-
 class Watch:
     """Which of some tasks exited since selection, asked again and again: one epoll set.
 
-    :func:`gone_tasks` builds a poll set per call, ~1 ms for 2,000 pidfds here, and a
-    scan asks after every sort of every type.  The epoll set is built once and then
-    answers in the time of the tasks that are ready.  A fork()ed worker shares it.
+    A scan asks after every sort of every type: the epoll set is built once (~1 ms for
+    2,000 pidfds here) and then answers in the time of the tasks that are ready.
+    A fork()ed worker shares it.
 
     A task's own pidfd follows its process (or, with ``--threads``, a non-leader
     thread).  For each of *threads*, the thread that kcmp is called with (``tid``)
@@ -390,6 +372,15 @@ class Watch:
         for fd in self._own:
             os.close(fd)
         self._own.clear()
+
+
+def gone_tasks(tasks: Sequence[Task]) -> set[int]:
+    """IDs of the tasks that exited since selection, asked once."""
+    watch = Watch(tasks)
+    try:
+        return watch.gone()
+    finally:
+        watch.close()
 
 
 @dataclass(frozen=True, slots=True)
