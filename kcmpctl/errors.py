@@ -16,6 +16,13 @@ if TYPE_CHECKING:
     from .kcmp import Resource
 
 PTRACE_HINT = "run as the owner of the process, or as root / with CAP_SYS_PTRACE"
+#: the reason a process is skipped when ptrace read access is refused
+DENIED = "permission denied"
+
+
+def explain(reason: str) -> str:
+    """A skip reason for a user: permission denied also says the way out."""
+    return f"{reason} ({PTRACE_HINT})" if reason == DENIED else reason
 
 
 class KcmpError(OSError):
@@ -130,7 +137,7 @@ def from_errno(
 
 _DEFAULT_REASONS: dict[int, str] = {
     _errno.ESRCH: "no such process",
-    _errno.EPERM: f"permission denied ({PTRACE_HINT})",
+    _errno.EPERM: explain(DENIED),
     _errno.EBADF: "bad file descriptor",
     _errno.EINVAL: "invalid argument",
     _errno.ENOENT: "no such registration",

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from . import procs
+from .errors import DENIED
 from .grouping import FdRef, ItemFailed, file_comparator, sort_groups, task_comparator
 from .kcmp import Resource, probe
 from .procs import Task
@@ -162,7 +163,7 @@ def _buckets(
         try:
             listing = procs.fd_stats(first.pid, first.tid)
         except PermissionError:
-            skipped.update(dict.fromkeys((t.pid for t in table), "permission denied"))
+            skipped.update(dict.fromkeys((t.pid for t in table), DENIED))
             continue
         if listing is None:
             continue  # exited: the final check drops the table

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Generic, TypeVar, cast
 
 from . import _syscall
+from .errors import DENIED
 from .kcmp import Resource
 
 T = TypeVar("T", bound=Hashable)
@@ -163,7 +164,7 @@ def _reason(err: int) -> str:
     if err == errno.ESRCH:
         return "exited"
     if err == errno.EPERM:
-        return "permission denied"
+        return DENIED
     return os.strerror(err).lower()
 
 

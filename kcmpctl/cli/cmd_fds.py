@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import click
 
 from .. import procs
-from ..errors import PTRACE_HINT
+from ..errors import explain
 from ..fds import EXITED, Scan, scan
 from ..render import fds as view
 from ..status import ExitStatus, Report
@@ -22,8 +22,6 @@ Examples:
   kcmpctl fds -p "$(pidof nginx)" --dups -o +TABLES
   kcmpctl fds -J | jq '.descriptions[] | select(.type == "SOCK")'
 """
-
-DENIED = "permission denied"
 
 
 @click.command(
@@ -85,10 +83,6 @@ def fds(
     return report.status
 
 
-def _explain(reason: str) -> str:
-    return f"{reason} ({PTRACE_HINT})" if reason == DENIED else reason
-
-
 def _report_skipped(result: Scan, named: set[int], report: Report, out: Output) -> None:
     """A named process left out is trouble, each on its own line; processes a selector
     found and could not read are counted on one line (JSON lists them); processes that
@@ -97,15 +91,15 @@ def _report_skipped(result: Scan, named: set[int], report: Report, out: Output) 
     for item in result.skipped:
         if item.pid in named:
             report.fail()
-            out.warn(f"process {item.pid}: {_explain(item.reason)}")
+            out.warn(f"process {item.pid}: {explain(item.reason)}")
         elif item.reason != EXITED:
             unread.append(item)
     if not unread or out.mode in ("json", "quiet"):
         return
     if len(unread) == 1:
         (item,) = unread
-        out.warn(f"skipped process {item.pid} ({item.command}): {_explain(item.reason)}")
+        out.warn(f"skipped process {item.pid} ({item.command}): {explain(item.reason)}")
         return
     reasons = sorted({item.reason for item in unread})
-    why = _explain(reasons[0]) if len(reasons) == 1 else "; ".join(map(_explain, reasons))
+    why = explain(reasons[0]) if len(reasons) == 1 else "; ".join(map(explain, reasons))
     out.warn(f"skipped {len(unread)} processes: {why}; -J lists them")

@@ -62,7 +62,7 @@ def matrix(
     if grid and out.columns_spec:
         raise click.UsageError("-o chooses the columns of the groups view, not of --grid")
     from .. import procs
-    from ..errors import PTRACE_HINT
+    from ..errors import explain
     from ..kcmp import null_reference, probe
     from ..matrix import Meter, ScanError, build, default_workers, estimate
 
@@ -107,8 +107,7 @@ def matrix(
         out.warn(f"process {skip.id}: {skip.reason}")
         report.fail()
     for pid, reason in result.uncompared(named).items():
-        hint = f" ({PTRACE_HINT})" if reason == "permission denied" else ""
-        out.warn(f"process {pid}: {reason}{hint}")
+        out.warn(f"process {pid}: {explain(reason)}")
         report.fail()
     if not result.rows and not result.missing:
         out.warn("no process matches the selection")
