@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 from typing import TYPE_CHECKING, Any
 
@@ -10,7 +9,7 @@ import click
 from click.shell_completion import CompletionItem
 
 from ..kcmp import Resource
-from ..procs import pid_max
+from ..procs import all_pids, comm, pid_max, resolve_user
 
 if TYPE_CHECKING:
     # click >= 8.3 makes ParamType generic; older releases cannot subscript it.
@@ -54,17 +53,11 @@ def parse_operand(text: str) -> tuple[int, int | None]:
 
 def _complete_pids(incomplete: str) -> list[CompletionItem]:
     head, sep, last = incomplete.rpartition(",")
-    prefix = head + sep
     items = []
-    for name in os.listdir("/proc"):
-        if name.isdigit() and name.startswith(last):
-            try:
-                with open(f"/proc/{name}/comm") as f:
-                    comm = f.read().strip()
-            except OSError:
-                continue
-            items.append(CompletionItem(prefix + name, help=comm))
-    return sorted(items, key=lambda i: int(i.value.rpartition(",")[2]))
+    for pid in all_pids():
+        if str(pid).startswith(last) and (name := comm(pid)) is not None:
+            items.append(CompletionItem(f"{head}{sep}{pid}", help=name))
+    return items
 
 
 class PidType(_Param):
@@ -210,8 +203,6 @@ class UserType(_Param):
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
         if isinstance(value, int):
             return value
-        from ..procs import resolve_user
-
         try:
             return resolve_user(str(value).strip())
         except LookupError as err:
