@@ -69,7 +69,7 @@ class Terminal:
 
     def line(self, text: str, style: str | None = None) -> None:
         """One human line (already escaped where it holds untrusted text)."""
-        self.write(self._paint(text, style) + "\n")
+        self.write(self.paint(text, style) + "\n")
 
     def warn(self, message: str) -> None:
         """One diagnostic line on stderr, escaped: ``kcmpctl: <message>``."""
@@ -78,9 +78,6 @@ class Terminal:
 
     def paint(self, text: str, style: str | None) -> str:
         """*text* (already escaped) in a :data:`STYLES` style, when colour is on."""
-        return self._paint(text, style)
-
-    def _paint(self, text: str, style: str | None) -> str:
         if not self.color or not style:
             return text
         return f"\x1b[{STYLES[style][1]}m{text}\x1b[0m"
@@ -122,7 +119,7 @@ class Terminal:
             widths = [max(w, len(v)) for w, v in zip(widths, line, strict=True)]
         out = []
         if title:
-            out.append(self._paint(escape_human(title), "bold"))
+            out.append(self.paint(escape_human(title), "bold"))
 
         def fmt(values: Sequence[str], styles: Sequence[str | None]) -> str:
             parts = []
@@ -132,9 +129,9 @@ class Terminal:
             ):
                 pad = width - len(value)
                 if col.right:
-                    text = " " * pad + self._paint(value, style)
+                    text = " " * pad + self.paint(value, style)
                 else:
-                    text = self._paint(value, style) + ("" if i == last else " " * pad)
+                    text = self.paint(value, style) + ("" if i == last else " " * pad)
                 parts.append(text)
             return " ".join(parts)
 
