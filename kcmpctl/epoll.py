@@ -25,7 +25,18 @@ from dataclasses import dataclass
 
 from . import procs
 from .errors import KcmpError, NoSuchRegistration, from_errno
-from .kcmp import Order, Resource, compare, epoll_order, epoll_target, raw_kcmp
+from .kcmp import (
+    Order,
+    Resource,
+    Side,
+    blame,
+    compare,
+    culprit,
+    epoll_order,
+    epoll_target,
+    raw_kcmp,
+    side,
+)
 
 #: The event bits of <sys/epoll.h>; the kernel adds EPOLLERR and EPOLLHUP to every
 #: registration whatever was asked for.
@@ -173,9 +184,9 @@ def read_registrations(pid: int, epfd: int) -> list[Registration]:
     is gone or denied, or *epfd* is not open or not an epoll.  fdinfo alone cannot
     tell an empty epoll from any other file, since neither has ``tfd:`` lines.
     """
-    task = procs.live_task(pid)
-    _probe(task, epfd)
-    text = procs.read_fdinfo(task, epfd)
+    epoll = side(pid)
+    _probe(epoll, epfd)
+    text = procs.read_fdinfo(epoll.task, epfd)
     if text is None:  # closed since the probe
         raise from_errno(
             errno.EBADF, "", f"fd {epfd} is not open in process {pid}", pids=(pid,), fds=(epfd,)
@@ -183,17 +194,15 @@ def read_registrations(pid: int, epfd: int) -> list[Registration]:
     return parse_fdinfo(text)
 
 
-def _probe(task: int, epfd: int) -> None:
-    """Raise unless fd *epfd* of *task* is an epoll that kcmp may reach."""
+def _probe(epoll: Side, epfd: int) -> None:
+    """Raise unless fd *epfd* of *epoll* is an epoll that kcmp may reach."""
     with contextlib.suppress(NoSuchRegistration):
-        epoll_order(task, epfd, task, epfd, 0, 0)
+        epoll_order(epoll, epfd, epoll, epfd, 0, 0)
 
 
 def check(pid: int, epfd: int, tfd: int, toff: int, holder_pid: int, holder_fd: int) -> bool:
     """Whether fd *holder_fd* of *holder_pid* is registration (*tfd*, *toff*) of the epoll."""
-    return epoll_target(
-        procs.live_task(holder_pid), holder_fd, procs.live_task(pid), epfd, tfd, toff
-    )
+    return epoll_target(holder_pid, holder_fd, pid, epfd, tfd, toff)
 
 
 # ------------------------------------------------------------- where to look for holders
@@ -253,6 +262,10 @@ class _Fd:
     task: int
     fd: int
 
+    @property
+    def side(self) -> Side:
+        return Side(self.pid, self.task, self.fd)
+
 
 class _Unusable(Exception):
     """*fd* can no longer be compared: its process exited or denies us, or it closed."""
@@ -271,8 +284,8 @@ def find_holders(
     A candidate that exits or closes an fd meanwhile is passed over; one that may not
     be inspected is listed in ``skipped``.  Trouble with the epoll itself raises.
     """
-    epoll_task = procs.live_task(pid)
-    search = _Search(epoll_task, epfd)
+    epoll = side(pid)
+    search = _Search(epoll, epfd)
     wanted = {r.ino for r in registrations}
     # Inode numbers alone pick candidates: sdev is not comparable with st_dev (btrfs
     # reports a device per subvolume), and a number shared by two filesystems costs one
@@ -301,7 +314,7 @@ def find_holders(
         if found is not None:
             targets.append(_target(pid, reg, found))
     # Answers about an epoll whose process exited meanwhile are no answers at all.
-    _probe(epoll_task, epfd)
+    _probe(epoll, epfd)
     skipped = tuple(Skipped(p, e) for p, e in sorted(search.skipped.items()))
     return Listing(pid, epfd, tuple(targets), skipped)
 
@@ -353,8 +366,8 @@ class _Search:
     it can be, and KCMP_FILE does the rest.
     """
 
-    def __init__(self, epoll_task: int, epfd: int) -> None:
-        self.epoll_task = epoll_task
+    def __init__(self, epoll: Side, epfd: int) -> None:
+        self.epoll = epoll
         self.epfd = epfd
         self.skipped: dict[int, KcmpError] = {}
 
@@ -374,9 +387,7 @@ class _Search:
                 # Unheld, or gone since fdinfo was read: the kernel drops a registration
                 # when the last holder closes its file.  Asking with the epoll's own fd
                 # tells which.
-                epoll_order(
-                    self.epoll_task, self.epfd, self.epoll_task, self.epfd, reg.tfd, reg.toff
-                )
+                epoll_order(self.epoll, self.epfd, self.epoll, self.epfd, reg.tfd, reg.toff)
         except NoSuchRegistration:
             return None
         return found
@@ -393,9 +404,7 @@ class _Search:
         try:
             order = raw_kcmp(a.task, b.task, Resource.FILE, a.fd, b.fd)
         except OSError as err:
-            raise self._culprit(
-                from_errno(err.errno or 0, f"processes {a.pid} and {b.pid}"), a, b
-            ) from err
+            raise self._unusable(err.errno or 0, a, b) from err
         return -1 if order is Order.LESS else 0 if order is Order.EQUAL else 1
 
     def _equal_run(self, fds: list[_Fd], reg: Registration, hint: int | None) -> list[_Fd]:
@@ -409,11 +418,11 @@ class _Search:
         def order(i: int) -> Order:
             fd = fds[i]
             try:
-                return epoll_order(fd.task, fd.fd, self.epoll_task, self.epfd, reg.tfd, reg.toff)
+                return epoll_order(fd.side, fd.fd, self.epoll, self.epfd, reg.tfd, reg.toff)
             except NoSuchRegistration:
                 raise
             except KcmpError as err:
-                raise self._culprit(err, fd) from err
+                raise self._unusable(err.errno or 0, fd, err=err) from err
 
         lo, hi = 0, len(fds)
         if hint is not None:
@@ -440,20 +449,21 @@ class _Search:
             hi += 1
         return fds[lo:hi]
 
-    def _culprit(self, err: KcmpError, *fds: _Fd) -> Exception:
-        """The first of *fds* that cannot be compared even with itself, else *err*.
+    def _unusable(self, code: int, *fds: _Fd, err: KcmpError | None = None) -> Exception:
+        """The first of *fds* that cannot be compared even with itself, else the error.
 
         If each fd still compares with itself, the trouble is the epoll's own (its
         process exited, or it was closed): that is raised, not passed over.
         """
-        for fd in fds:
-            try:
-                raw_kcmp(fd.task, fd.task, Resource.FILE, fd.fd, fd.fd)
-            except OSError as own:
-                if own.errno in (errno.ESRCH, errno.EPERM, errno.EBADF):
-                    return _Unusable(fd, own.errno)
-                raise from_errno(own.errno or 0, f"process {fd.pid} fd {fd.fd}") from own
-        return err
+        sides = [fd.side for fd in fds]
+        found = culprit(sides, Resource.FILE)
+        if found is None:
+            return err if err is not None else blame(code, sides, Resource.FILE)
+        which, own = found
+        fd = fds[sides.index(which)]
+        if own in (errno.ESRCH, errno.EPERM, errno.EBADF):
+            return _Unusable(fd, own)
+        return blame(own, [which], Resource.FILE)
 
     def _drop(self, fds: list[_Fd], gone: _Unusable) -> None:
         """Remove what *gone* makes unusable from *fds*, in place (order is kept)."""

@@ -11,14 +11,12 @@ from __future__ import annotations
 import errno
 import functools
 import itertools
-import os
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar, cast
 
 from . import _syscall
-from .errors import DENIED
-from .kcmp import Resource
+from .kcmp import Resource, Side, culprit, skip_reason
 
 T = TypeVar("T", bound=Hashable)
 
@@ -145,27 +143,25 @@ def task_comparator(resource: Resource) -> Callable[[int, int], int]:
         r: int = syscall(number, a, b, type_, 0, 0)
         if r >= 0:
             return sign[r]
-        err = get_errno()
-        raise ItemFailed(_culprit(a, b, type_, err), _reason(err), err)
+        raise _failed((Side(a), Side(b)), resource, get_errno())
 
     return cmp
 
 
-def _culprit(a: int, b: int, type_: int, err: int) -> int:
-    """Which of two IDs made a kcmp call fail: the first that fails on its own."""
-    syscall, number = _syscall.bare()
-    for item in (a, b):
-        if syscall(number, item, item, type_, 0, 0) < 0:
-            return item
-    return b if err == errno.ESRCH else a
+def _failed(sides: tuple[Side, Side], resource: Resource, err: int) -> ItemFailed:
+    """The item a failed call is about, found by the one translation (kcmp.culprit).
 
-
-def _reason(err: int) -> str:
-    if err == errno.ESRCH:
-        return "exited"
-    if err == errno.EPERM:
-        return DENIED
-    return os.strerror(err).lower()
+    When neither side fails on its own any more, the guess is the second for ESRCH
+    and the first otherwise, as before: the sort keeps going either way.
+    """
+    found = culprit(sides, resource)
+    if found is None:
+        which, code = (sides[1] if err == errno.ESRCH else sides[0]), err
+    else:
+        which, code = found
+    fd = which.fd is not None
+    item: Hashable = (which.task, which.fd) if fd else which.task
+    return ItemFailed(item, skip_reason(code, fd), code)
 
 
 #: An fd as KCMP_FILE takes it: ``(task ID, fd)``.
@@ -187,17 +183,6 @@ def file_comparator() -> Callable[[FdRef, FdRef], int]:
         r = syscall(number, a[0], b[0], type_, a[1], b[1])
         if r >= 0:
             return sign[r]
-        err = get_errno()
-        reason = "closed" if err == errno.EBADF else _reason(err)
-        raise ItemFailed(_fd_culprit(a, b, err), reason, err)
+        raise _failed((Side(a[0], a[0], a[1]), Side(b[0], b[0], b[1])), Resource.FILE, get_errno())
 
     return cmp
-
-
-def _fd_culprit(a: FdRef, b: FdRef, err: int) -> FdRef:
-    """Which of two fds made a KCMP_FILE call fail: the first that fails against itself."""
-    syscall, number = _syscall.bare()
-    for tid, fd in (a, b):
-        if syscall(number, tid, tid, int(Resource.FILE), fd, fd) < 0:
-            return (tid, fd)
-    return b if err == errno.ESRCH else a

@@ -14,10 +14,12 @@ import contextlib
 import enum
 import errno
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from . import _syscall, procs
 from .errors import (
+    DENIED,
     UNAVAILABLE_REASON,
     KcmpError,
     KcmpUnavailable,
@@ -268,37 +270,102 @@ def probe() -> None:
             raise from_errno(err.errno or 0, "kcmp") from err
 
 
-def _process_error(err: OSError, pids: tuple[int, ...], resource: Resource) -> KcmpError:
-    """Name the process an ESRCH or EPERM is about."""
-    code = err.errno or 0
+# ------------------------------------------------------------------- who failed
+
+
+class Side:
+    """One side of a kcmp call: the process as the user named it, the ID kcmp is
+    called with (a live thread of it when its main thread has exited), and the fd
+    (KCMP_FILE; for KCMP_EPOLL_TFD the epoll side's fd is the epoll's)."""
+
+    __slots__ = ("fd", "pid", "task")
+
+    def __init__(self, pid: int, task: int | None = None, fd: int | None = None) -> None:
+        self.pid = pid
+        self.task = pid if task is None else task
+        self.fd = fd
+
+    def __repr__(self) -> str:
+        return f"Side({self.pid}, {self.task}, {self.fd})"
+
+
+def side(pid: int, fd: int | None = None) -> Side:
+    """*pid* as kcmp reaches it, resolved to a live thread once, here."""
+    return Side(pid, procs.live_task(pid), fd)
+
+
+def alone(s: Side, resource: Resource) -> int:
+    """The errno kcmp gives for *s* compared with itself; 0 if it does not fail.
+
+    The kernel checks existence (ESRCH) and ptrace access (EPERM) before the type;
+    an fd is checked with KCMP_FILE (EBADF: not open, or no fd table at all).
+    """
+    if s.fd is None:
+        type_ = resource if resource.is_task_type else Resource.SIGHAND
+        idx = 0
+    else:
+        type_, idx = Resource.FILE, s.fd
+    try:
+        _syscall.kcmp(s.task, s.task, int(type_), idx, idx)
+    except OSError as err:
+        return err.errno or errno.EIO
+    return 0
+
+
+def culprit(sides: Sequence[Side], resource: Resource) -> tuple[Side, int] | None:
+    """Which side made a kcmp call fail, and its own errno: the first side that fails
+    compared with itself.  ``None`` when each still passes on its own (the trouble
+    was between the two, or has passed)."""
+    for s in sides:
+        code = alone(s, resource)
+        if code:
+            return s, code
+    return None
+
+
+def blame(code: int, sides: Sequence[Side], resource: Resource) -> KcmpError:
+    """The error for a kcmp call over *sides* that failed with *code*, naming the
+    process (and fd) at fault as the user named it.  The one translation point."""
+    pids = tuple(dict.fromkeys(s.pid for s in sides))
     if code == errno.ENOSYS:
         return KcmpUnavailable(code, "kcmp", UNAVAILABLE_REASON, pids=pids, resource=resource)
-    culprit = None
+    found = culprit(sides, resource)
+    if found is None:
+        subject = "processes " + " and ".join(map(str, pids)) if len(pids) > 1 else ""
+        subject = subject or f"process {pids[0]}"
+        return from_errno(code, subject, pids=pids, resource=resource)
+    s, own = found
+    fds = (s.fd,) if s.fd is not None else ()
+    if own == errno.EBADF and s.fd is not None:
+        st = procs.read_stat(s.pid, s.task)
+        reason = (
+            f"process {s.pid} has no fd table (it has exited)"
+            if st is None or st.zombie
+            else f"fd {s.fd} is not open in process {s.pid}"
+        )
+        return from_errno(own, "", reason, pids=(s.pid,), fds=fds, resource=resource)
+    return from_errno(own, f"process {s.pid}", pids=pids, fds=fds, resource=resource)
+
+
+def skip_reason(code: int, fd: bool = False) -> str:
+    """The reason a sort drops an item that failed with *code* on its own."""
     if code == errno.ESRCH:
-        culprit = next((p for p in pids if not procs.exists(p)), None)
-    elif code == errno.EPERM:
-        culprit = next((p for p in pids if not _may_access(p)), None)
-    subject = (
-        f"process {culprit}"
-        if culprit is not None
-        else "processes " + " and ".join(str(p) for p in dict.fromkeys(pids))
-    )
-    return from_errno(code, subject, pids=pids, resource=resource)
+        return "exited"
+    if code == errno.EPERM:
+        return DENIED
+    if code == errno.EBADF and fd:
+        return "closed"
+    return os.strerror(code).lower()
 
 
-def _may_access(pid: int) -> bool:
-    try:
-        _syscall.kcmp(pid, pid, int(Resource.SIGHAND), 0, 0)
-    except OSError as err:
-        return err.errno != errno.EPERM
-    return True
+# ---------------------------------------------------------------------------- compare
 
 
-def _absent(pid: int, resource: Resource, reference: NullReference) -> bool:
-    return raw_kcmp(pid, reference.pid, resource) is Order.EQUAL
+def _absent(task: int, resource: Resource, reference: NullReference) -> bool:
+    return raw_kcmp(task, reference.pid, resource) is Order.EQUAL
 
 
-def compare(pid1: int, pid2: int, resource: Resource) -> Comparison:
+def compare(pid1: int | Side, pid2: int | Side, resource: Resource) -> Comparison:
     """Compare one task resource of two processes (or threads).
 
     The result's ``shared`` is true only when both have the object and it is the same
@@ -307,7 +374,9 @@ def compare(pid1: int, pid2: int, resource: Resource) -> Comparison:
     """
     if not resource.is_task_type:
         raise ValueError(f"{resource.cli_name} compares fds: use compare_files/epoll_target")
-    t1, t2 = procs.live_task(pid1), procs.live_task(pid2)
+    s1 = pid1 if isinstance(pid1, Side) else side(pid1)
+    s2 = pid2 if isinstance(pid2, Side) else side(pid2)
+    t1, t2 = s1.task, s2.task
     try:
         order = raw_kcmp(t1, t2, resource)
         absent: tuple[int, ...] = ()
@@ -315,46 +384,36 @@ def compare(pid1: int, pid2: int, resource: Resource) -> Comparison:
             ref = null_reference()
             if order is Order.EQUAL:
                 if _absent(t1, resource, ref):
-                    absent = tuple(dict.fromkeys((pid1, pid2)))
+                    absent = tuple(dict.fromkeys((s1.pid, s2.pid)))
             else:
-                absent = tuple(p for p, t in ((pid1, t1), (pid2, t2)) if _absent(t, resource, ref))
+                absent = tuple(s.pid for s in (s1, s2) if _absent(s.task, resource, ref))
     except OSError as err:
-        raise _process_error(err, (pid1, pid2), resource) from err
-    return Comparison(pid1, pid2, resource, None if absent else order, absent)
+        raise blame(err.errno or 0, (s1, s2), resource) from err
+    return Comparison(s1.pid, s2.pid, resource, None if absent else order, absent)
 
 
-def compare_files(pid1: int, fd1: int, pid2: int, fd2: int) -> Comparison:
+def compare_files(pid1: int | Side, fd1: int, pid2: int | Side, fd2: int) -> Comparison:
     """Compare the open file descriptions behind fd1 of pid1 and fd2 of pid2."""
     for fd in (fd1, fd2):
         if not 0 <= fd <= 0x7FFFFFFF:
             # The kernel truncates fds to 32 bits: 2**32 + 3 would silently mean fd 3.
             raise from_errno(errno.EBADF, f"fd {fd}", "out of range", fds=(fd1, fd2))
-    t1, t2 = procs.live_task(pid1), procs.live_task(pid2)
+    s1 = Side(pid1.pid, pid1.task, fd1) if isinstance(pid1, Side) else side(pid1, fd1)
+    s2 = Side(pid2.pid, pid2.task, fd2) if isinstance(pid2, Side) else side(pid2, fd2)
     try:
-        order = raw_kcmp(t1, t2, Resource.FILE, fd1, fd2)
+        order = raw_kcmp(s1.task, s2.task, Resource.FILE, fd1, fd2)
     except OSError as err:
-        if err.errno == errno.EBADF:
-            raise _fd_error(((pid1, fd1), (pid2, fd2)), Resource.FILE) from err
-        raise _process_error(err, (pid1, pid2), Resource.FILE) from err
-    return Comparison(pid1, pid2, Resource.FILE, order, (), fd1, fd2)
-
-
-def _fd_error(pairs: tuple[tuple[int, int], ...], resource: Resource) -> KcmpError:
-    for pid, fd in pairs:
-        if not procs.fd_is_open(pid, fd):
-            st = procs.read_stat(pid)
-            reason = (
-                f"process {pid} has no fd table (it has exited)"
-                if st is not None and st.zombie
-                else f"fd {fd} is not open in process {pid}"
-            )
-            return from_errno(errno.EBADF, "", reason, pids=(pid,), fds=(fd,), resource=resource)
-    pid, fd = pairs[0]
-    return from_errno(errno.EBADF, f"process {pid} fd {fd}", resource=resource)
+        raise blame(err.errno or 0, (s1, s2), Resource.FILE) from err
+    return Comparison(s1.pid, s2.pid, Resource.FILE, order, (), fd1, fd2)
 
 
 def epoll_target(
-    holder_pid: int, holder_fd: int, epoll_pid: int, epfd: int, tfd: int, toff: int = 0
+    holder_pid: int | Side,
+    holder_fd: int,
+    epoll_pid: int | Side,
+    epfd: int,
+    tfd: int,
+    toff: int = 0,
 ) -> bool:
     """Whether fd *holder_fd* of *holder_pid* is the file registered in an epoll.
 
@@ -365,45 +424,61 @@ def epoll_target(
 
 
 def epoll_order(
-    holder_pid: int, holder_fd: int, epoll_pid: int, epfd: int, tfd: int, toff: int = 0
+    holder_pid: int | Side,
+    holder_fd: int,
+    epoll_pid: int | Side,
+    epfd: int,
+    tfd: int,
+    toff: int = 0,
 ) -> Order:
     """kcmp's order of fd *holder_fd* of *holder_pid* against an epoll registration.
 
     KCMP_EPOLL_TFD orders files exactly as KCMP_FILE does, so a list of fds sorted with
     KCMP_FILE can be binary-searched for a registration.  Arguments and errors are those
-    of :func:`epoll_target`.
+    of :func:`epoll_target`; a :class:`Side` is a process already resolved to the ID
+    kcmp is called with.
     """
     for value in (holder_fd, epfd, tfd, toff):
         if not 0 <= value <= 0xFFFFFFFF:
             raise from_errno(errno.EBADF, f"fd {value}", "out of range")
+    holder = (
+        Side(holder_pid.pid, holder_pid.task, holder_fd)
+        if isinstance(holder_pid, Side)
+        else side(holder_pid, holder_fd)
+    )
+    epoll = (
+        Side(epoll_pid.pid, epoll_pid.task, epfd)
+        if isinstance(epoll_pid, Side)
+        else side(epoll_pid, epfd)
+    )
     slot = _syscall.EpollSlot(epfd, tfd, toff)
     try:
         order = raw_kcmp(
-            holder_pid, epoll_pid, Resource.EPOLL_TFD, holder_fd, _syscall.epoll_slot_address(slot)
+            holder.task,
+            epoll.task,
+            Resource.EPOLL_TFD,
+            holder_fd,
+            _syscall.epoll_slot_address(slot),
         )
     except OSError as err:
         code = err.errno or 0
-        if code == errno.EBADF:
-            raise _fd_error(
-                ((holder_pid, holder_fd), (epoll_pid, epfd)), Resource.EPOLL_TFD
-            ) from err
         if code == errno.EINVAL:
             raise from_errno(
                 code,
-                f"process {epoll_pid} fd {epfd}",
+                f"process {epoll.pid} fd {epfd}",
                 "not an epoll instance",
-                pids=(epoll_pid,),
+                pids=(epoll.pid,),
                 fds=(epfd,),
                 resource=Resource.EPOLL_TFD,
             ) from err
         if code == errno.ENOENT:
             raise from_errno(
                 code,
-                f"process {epoll_pid} epoll fd {epfd}",
+                f"process {epoll.pid} epoll fd {epfd}",
                 f"no registration with fd number {tfd} at offset {toff}",
-                pids=(epoll_pid,),
+                pids=(epoll.pid,),
                 fds=(epfd, tfd),
                 resource=Resource.EPOLL_TFD,
             ) from err
-        raise _process_error(err, (holder_pid, epoll_pid), Resource.EPOLL_TFD) from err
+        raise blame(code, (holder, epoll), Resource.EPOLL_TFD) from err
     return order

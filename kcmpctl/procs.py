@@ -131,10 +131,11 @@ def comm(pid: int) -> str | None:
         return None
 
 
-def fd_target(pid: int, fd: int) -> str | None:
-    """What fd *fd* of *pid* refers to (the /proc/PID/fd link), ``None`` if unreadable."""
+def fd_target(pid: int, fd: int, tid: int | None = None) -> str | None:
+    """What fd *fd* of *pid* (read through its thread *tid*) refers to (the
+    /proc/PID/fd link), ``None`` if unreadable."""
     try:
-        return decode(os.readlink(f"{PROC}/{pid}/fd/{fd}".encode()))
+        return decode(os.readlink(f"{task_dir(pid, tid)}/fd/{fd}".encode()))
     except OSError:
         return None
 

@@ -9,7 +9,7 @@ import click
 
 from .. import procs
 from ..errors import KcmpError, KcmpUnavailable
-from ..kcmp import TASK_TYPES, Comparison, Resource, compare, compare_files
+from ..kcmp import TASK_TYPES, Comparison, Resource, compare, compare_files, side
 from ..render import pair as view
 from ..status import ExitStatus, Report
 from .options import ListingCommand, Output, flatten, output_options, type_option
@@ -49,8 +49,11 @@ def pair(operands: tuple[str, ...], types: Sequence[list[Resource]], out: Output
     if fd1 is not None and fd2 is not None:
         if types:
             raise click.UsageError("-t applies to PID operands, not PID:FD")
-        targets = (procs.fd_target(pid1, fd1), procs.fd_target(pid2, fd2))
-        result, error = _attempt(report, lambda: compare_files(pid1, fd1, pid2, fd2), out)
+        # Each process resolved once to the thread kcmp and /proc are asked through
+        # (a live one, when its main thread has exited).
+        s1, s2 = side(pid1, fd1), side(pid2, fd2)
+        targets = (procs.fd_target(pid1, fd1, s1.task), procs.fd_target(pid2, fd2, s2.task))
+        result, error = _attempt(report, lambda: compare_files(s1, fd1, s2, fd2), out)
         records.append(
             view.record(
                 pid1, pid2, Resource.FILE, result, fd1=fd1, fd2=fd2, error=error, targets=targets
@@ -60,9 +63,10 @@ def pair(operands: tuple[str, ...], types: Sequence[list[Resource]], out: Output
     else:
         selected = flatten(types) or list(TASK_TYPES)
         seen_errors: set[str] = set()
+        s1, s2 = side(pid1), side(pid2)
         for resource in selected:
             result, error = _attempt(
-                report, lambda r=resource: compare(pid1, pid2, r), out, seen_errors
+                report, lambda r=resource: compare(s1, s2, r), out, seen_errors
             )
             records.append(view.record(pid1, pid2, resource, result, error=error))
         defaults = view.TASK_DEFAULTS
