@@ -28,18 +28,14 @@ if TYPE_CHECKING:
         NotSupported,
     )
     from .kcmp import (
-        TASK_TYPES,
-        TYPE_INFO,
         Comparison,
-        Order,
-        Resource,
-        TypeInfo,
         compare,
         compare_files,
         epoll_order,
         epoll_target,
         probe,
     )
+    from .resources import TASK_TYPES, TYPE_INFO, Order, Resource, TypeInfo
 
 __version__ = "0.1.0"
 
@@ -69,7 +65,8 @@ __all__ = [
 ]
 
 # Re-exports load on first use, so that `import kcmpctl.cli` (every TAB press in a
-# completing shell) does not pay for ctypes and the kcmp module up front.
+# completing shell) does not pay for ctypes and the kcmp module up front; the type
+# and order names come from `resources`, which loads no ctypes either.
 _ERRORS = (
     "AccessDenied",
     "BadAddress",
@@ -82,8 +79,11 @@ _ERRORS = (
     "NoSuchRegistration",
     "NotSupported",
 )
+_RESOURCES = ("TASK_TYPES", "TYPE_INFO", "Order", "Resource", "TypeInfo")
 _HOME = {
-    name: "errors" if name in _ERRORS else "kcmp" for name in __all__ if name != "__version__"
+    name: "errors" if name in _ERRORS else "resources" if name in _RESOURCES else "kcmp"
+    for name in __all__
+    if name != "__version__"
 }
 
 

@@ -13,7 +13,7 @@ import os
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .kcmp import Resource
+    from .resources import Resource
 
 PTRACE_HINT = "run as the owner of the process, or as root / with CAP_SYS_PTRACE"
 #: the reason a process is skipped when ptrace read access is refused

@@ -7,16 +7,6 @@ from collections.abc import Sequence
 
 import click
 
-from .. import procs
-from ..epoll import (
-    Status,
-    check,
-    find_holders,
-    read_registrations,
-    related_processes,
-    visible_processes,
-)
-from ..errors import from_errno
 from ..render import epoll as view
 from ..status import ExitStatus, Report
 from .options import ListingCommand, Output, flatten, output_options, pids_option
@@ -89,6 +79,16 @@ def epoll_command(
         raise click.UsageError("--toff applies to --check")
     if pids and all_:
         raise click.UsageError("-p/--pids and --all exclude each other")
+    # Loaded here, not at the top: completing this command's options needs no ctypes.
+    from .. import procs
+    from ..epoll import (
+        Status,
+        find_holders,
+        read_registrations,
+        related_processes,
+        visible_processes,
+    )
+    from ..errors import from_errno
 
     report = Report()
     registrations = read_registrations(pid, epfd)
@@ -126,6 +126,8 @@ def epoll_command(
 def _check(
     out: Output, pid: int, epfd: int, tfd: int, toff: int, holder: tuple[int, int]
 ) -> ExitStatus:
+    from ..epoll import check
+
     same = check(pid, epfd, tfd, toff, *holder)
     rec = view.check_record(pid, epfd, tfd, toff, holder, same)
     if out.mode == "json":

@@ -5,15 +5,16 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import click
 
-from .. import procs
-from ..errors import explain
-from ..fds import EXITED, Scan, scan
 from ..render import fds as view
 from ..status import ExitStatus, Report
 from .options import ListingCommand, Output, flatten, output_options, selection_options
+
+if TYPE_CHECKING:
+    from ..fds import Scan
 
 EPILOG = """\b
 Examples:
@@ -53,6 +54,10 @@ def fds(
 
     Exit status: 0, or 2 on trouble (a -p PID missing or unreadable).
     """
+    # Loaded here, not at the top: completing this command's options needs no ctypes.
+    from .. import procs
+    from ..fds import scan
+
     named = flatten(pids)
     selection = procs.select_tasks(named or None, list(users) or None, command, tree)
     try:
@@ -87,6 +92,9 @@ def _report_skipped(result: Scan, named: set[int], report: Report, out: Output) 
     """A named process left out is trouble, each on its own line; processes a selector
     found and could not read are counted on one line (JSON lists them); processes that
     exited during the scan are a machine's ordinary life and only listed in JSON."""
+    from ..errors import explain
+    from ..fds import EXITED
+
     unread = []
     for item in result.skipped:
         if item.pid in named:

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from .. import procs
-from ..errors import KcmpError, KcmpUnavailable
-from ..kcmp import TASK_TYPES, Comparison, Resource, compare, compare_files, side
 from ..render import pair as view
+from ..resources import TASK_TYPES, Resource
 from ..status import ExitStatus, Report
 from .options import ListingCommand, Output, flatten, output_options, type_option
 from .params import parse_operand
+
+if TYPE_CHECKING:
+    from ..kcmp import Comparison
 
 EPILOG = """\b
 Examples:
@@ -43,6 +44,9 @@ def pair(operands: tuple[str, ...], types: Sequence[list[Resource]], out: Output
         raise click.UsageError(str(err)) from None
     if (fd1 is None) != (fd2 is None):
         raise click.UsageError("operands mix PID and PID:FD forms; use both of one form")
+    # Loaded here, not at the top: completing this command's options needs no ctypes.
+    from .. import procs
+    from ..kcmp import compare, compare_files, side
 
     report = Report()
     records: list[dict[str, Any]] = []
@@ -82,6 +86,8 @@ def pair(operands: tuple[str, ...], types: Sequence[list[Resource]], out: Output
 
 
 def _name(pid: int) -> str:
+    from .. import procs
+
     comm = procs.comm(pid)
     return f"{pid} ({comm})" if comm is not None else str(pid)
 
@@ -93,6 +99,8 @@ def _attempt(
     seen: set[str] | None = None,
 ) -> tuple[Comparison | None, str | None]:
     """Run one comparison; a kernel error becomes a row error and one stderr line."""
+    from ..errors import KcmpError, KcmpUnavailable
+
     try:
         result: Comparison = call()
     except KcmpUnavailable:

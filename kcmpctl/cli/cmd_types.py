@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from ..kcmp import TYPE_INFO
 from ..render.columns import Column
+from ..resources import TYPE_INFO
 from ..status import ExitStatus
 from .options import ListingCommand, Output, output_options
 

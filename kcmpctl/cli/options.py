@@ -9,9 +9,9 @@ from typing import Any, TypeVar
 
 import click
 
-from ..kcmp import TASK_TYPES, Resource
 from ..render.columns import Column, ColumnError, choose, parse_spec
 from ..render.terminal import Terminal
+from ..resources import TASK_TYPES, Resource
 from ..status import ExitStatus
 from .params import PidListType, PidType, RegexType, TypeListType, UserType
 

@@ -6,12 +6,12 @@ import re
 from typing import TYPE_CHECKING, Any
 
 import click
-from click.shell_completion import CompletionItem
 
-from ..kcmp import Resource
-from ..procs import all_pids, comm, pid_max, resolve_user
+from ..resources import Resource
 
 if TYPE_CHECKING:
+    from click.shell_completion import CompletionItem
+
     # click >= 8.3 makes ParamType generic; older releases cannot subscript it.
     _Param = click.ParamType[Any, Any]
 else:
@@ -28,6 +28,8 @@ def parse_pid(text: str, what: str = "PID", limit: int | None = None) -> int:
         raise ValueError(f"invalid {what} {text!r}: not a positive decimal number")
     value = int(text)
     if limit is None:
+        from ..procs import pid_max
+
         limit = pid_max()
     if not 1 <= value <= limit:
         raise ValueError(f"invalid {what} {text!r}: out of range (1..{limit})")
@@ -52,6 +54,10 @@ def parse_operand(text: str) -> tuple[int, int | None]:
 
 
 def _complete_pids(incomplete: str) -> list[CompletionItem]:
+    from click.shell_completion import CompletionItem
+
+    from ..procs import all_pids, comm
+
     head, sep, last = incomplete.rpartition(",")
     items = []
     for pid in all_pids():
@@ -129,6 +135,8 @@ class PidListType(_Param):
         if any(not piece.strip() for piece in pieces):
             self.fail(f"invalid PID list {text!r}: empty entry", param, ctx)
         parts = [part for piece in pieces for part in piece.split()]
+        from ..procs import pid_max
+
         # pid_max read once: a read per PID cost ~30 ms for "$(pidof ...)" of 2,000.
         limit = pid_max()
         try:
@@ -173,6 +181,8 @@ class TypeListType(_Param):
     def shell_complete(
         self, ctx: click.Context, param: click.Parameter, incomplete: str
     ) -> list[CompletionItem]:
+        from click.shell_completion import CompletionItem
+
         head, sep, last = incomplete.rpartition(",")
         return [
             CompletionItem(head + sep + r.cli_name)
@@ -203,6 +213,8 @@ class UserType(_Param):
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
         if isinstance(value, int):
             return value
+        from ..procs import resolve_user
+
         try:
             return resolve_user(str(value).strip())
         except LookupError as err:
@@ -212,6 +224,8 @@ class UserType(_Param):
         self, ctx: click.Context, param: click.Parameter, incomplete: str
     ) -> list[CompletionItem]:
         import pwd
+
+        from click.shell_completion import CompletionItem
 
         return [
             CompletionItem(p.pw_name) for p in pwd.getpwall() if p.pw_name.startswith(incomplete)

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..epoll import Listing, Status, Target
 from .columns import Cell, Column
+
+if TYPE_CHECKING:
+    from ..epoll import Listing, Target
 
 
 def _status_style(value: Cell) -> str | None:
+    # Imported here: at the top it would load ctypes wherever the columns are needed
+    # (completion, -H); by the time a cell is styled, the scan has loaded it.
+    from ..epoll import Status
+
     if value == Status.OK.value:
         return "good"
     return "bad" if value == Status.UNKNOWN.value else "warn"

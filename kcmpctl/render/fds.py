@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..fds import Description
 from .columns import Column
+
+if TYPE_CHECKING:
+    from ..fds import Description
 
 COLUMNS: tuple[Column, ...] = (
     Column("TYPE", "file type: REG, DIR, CHR, BLK, FIFO, SOCK, LNK, or UNKN (anonymous inode)"),

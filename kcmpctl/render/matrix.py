@@ -250,7 +250,7 @@ def print_grid(out: Terminal, matrix: Matrix) -> None:
                 )
         out.table(GRID_COLUMNS, records)
         return
-    from ..kcmp import TYPE_INFO
+    from ..resources import TYPE_INFO
 
     objects = {info.resource: info.object for info in TYPE_INFO}
     index_w, pid_w, comm_w = _prefix_widths(matrix)

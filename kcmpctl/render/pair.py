@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..kcmp import Comparison, Resource
 from .columns import Cell, Column
+
+if TYPE_CHECKING:
+    from ..kcmp import Comparison
+    from ..resources import Resource
 
 
 def _relation_style(value: Cell) -> str | None:
