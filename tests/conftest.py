@@ -138,6 +138,23 @@ def free_pid() -> int:
     raise AssertionError("no free pid")
 
 
+def denied_pid() -> int:
+    """A process kcmp refuses to the caller (root: a non-dumpable or init process, if any).
+
+    Tests that need a real "permission denied" skip where nothing is refused.
+    """
+    from kcmpctl import Resource, compare, procs
+
+    for pid in procs.all_pids():
+        try:
+            compare(pid, pid, Resource.FILES)
+        except PermissionError:
+            return pid
+        except OSError:
+            continue
+    pytest.skip("no process here that kcmp refuses to this user")
+
+
 def wait_for_state(pid: int, state: str) -> None:
     """Wait until /proc/PID/stat shows *state* (``Z`` for a zombie)."""
     import time

@@ -469,6 +469,12 @@ def as_user(uid: int, *args: str) -> tuple[int, str, str]:
     return status, out, err
 
 
+needs_root = pytest.mark.skipif(
+    os.geteuid() != 0, reason="needs root: the test drops to another uid (setresuid)"
+)
+
+
+@needs_root
 def test_permission_denied_for_the_epolls_process(family: Start) -> None:
     fam = family("epoll:ep", "pipe:a", "eadd:3:4")
     assert as_user(NOBODY, "epoll", str(fam.pid), "3") == (
@@ -479,6 +485,7 @@ def test_permission_denied_for_the_epolls_process(family: Start) -> None:
     )
 
 
+@needs_root
 def test_denied_candidates_are_trouble_only_when_named(family: Start) -> None:
     root_fam = family("epoll:ep")
     fam = family("epoll:ep", "pipe:a", "eadd:3:4", f"setuid:{NOBODY}")

@@ -18,7 +18,7 @@ import pytest
 
 from kcmpctl import procs
 
-from .conftest import HELPERS, Family, free_pid
+from .conftest import HELPERS, Family, denied_pid, free_pid
 
 Run = Callable[..., tuple[int, str, str]]
 Start = Callable[..., Family]
@@ -563,20 +563,6 @@ def test_output_plus_adds_to_the_defaults(kcmpctl: Run, family: Start) -> None:
 
 
 # ---------------------------------------------------------------- exit statuses
-
-
-def denied_pid() -> int:
-    """A process kcmp refuses here (pid 1 answers EPERM even to root on this machine)."""
-    from kcmpctl import Resource, compare
-
-    for pid in procs.all_pids():
-        try:
-            compare(pid, pid, Resource.FILES)
-        except PermissionError:
-            return pid
-        except OSError:
-            continue
-    pytest.skip("no process here that kcmp refuses")
 
 
 def test_missing_pid_is_trouble(kcmpctl: Run, family: Start) -> None:

@@ -13,7 +13,7 @@ import pytest
 
 from kcmpctl import _syscall
 
-from .conftest import Family, free_pid
+from .conftest import Family, denied_pid, free_pid
 
 Spawn = Callable[..., Family]
 Run = Callable[..., tuple[int, str, str]]
@@ -154,21 +154,23 @@ def test_negative_pid_is_a_usage_error(
     assert "Traceback" not in proc.stderr
 
 
-def test_permission_denied_names_pid_1(kcmpctl: Run) -> None:
-    status, out, err = kcmpctl("pair", "1", str(os.getpid()))
+def test_permission_denied_names_the_pid(kcmpctl: Run) -> None:
+    pid = denied_pid()
+    status, out, err = kcmpctl("pair", str(pid), str(os.getpid()))
     assert status == 2
     assert out == ""
     assert err.splitlines() == [
-        "kcmpctl: process 1: permission denied (run as the owner of the process, or as root"
-        " / with CAP_SYS_PTRACE)"
+        f"kcmpctl: process {pid}: permission denied (run as the owner of the process, or as"
+        " root / with CAP_SYS_PTRACE)"
     ]
 
 
 def test_permission_denied_in_json_rows(kcmpctl: Run) -> None:
-    status, out, err = kcmpctl("pair", "1", str(os.getpid()), "-J", "-t", "vm,fs")
+    pid = denied_pid()
+    status, out, err = kcmpctl("pair", str(pid), str(os.getpid()), "-J", "-t", "vm,fs")
     assert status == 2
     rows = json.loads(out)["pairs"]
-    assert all(r["error"].startswith("process 1: permission denied") for r in rows)
+    assert all(r["error"].startswith(f"process {pid}: permission denied") for r in rows)
     assert all(r["order"] is None and r["shared"] is False for r in rows)
     assert len(err.splitlines()) == 1
 

@@ -8,6 +8,7 @@ import re
 import runpy
 import shutil
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -95,7 +96,7 @@ def complete(words: str) -> list[str]:
         "COMP_CWORD": str(len(parts) - 1),
     }
     proc = subprocess.run(
-        ["python", "-m", "kcmpctl"], env=env, capture_output=True, text=True, check=False
+        [sys.executable, "-m", "kcmpctl"], env=env, capture_output=True, text=True, check=False
     )
     return [line.split(",", 1)[1] for line in proc.stdout.splitlines() if line]
 
