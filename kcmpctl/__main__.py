@@ -1,34 +1,117 @@
-"""Entry point: the one place that turns outcomes into exit statuses."""
+"""Entry point: the one place that turns outcomes into exit statuses.
+
+Nothing is imported at module level: the console script imports this module before
+main() runs, and an import that fails there (out of memory under ``prlimit --as``)
+would end in a traceback and status 1 instead of one line and status 2.
+"""
 
 from __future__ import annotations
 
+import errno
+import io
 import os
 import signal
 import sys
 from collections.abc import Sequence
 
-import click
-
-from .status import ExitStatus
+#: the statuses main() returns; ExitStatus (status.py) names them for the rest
+_TROUBLE, _INTERRUPTED = 2, 130
 
 
 def _fail(message: str) -> int:
-    from .render.text import escape_human
+    """One line on stderr; trouble is status 2 even when stderr cannot take the line."""
+    try:
+        from .render.text import escape_human
 
-    sys.stderr.write(f"kcmpctl: {escape_human(message)}\n")
-    return ExitStatus.TROUBLE
+        message = escape_human(message)
+    except Exception:  # no memory left for the import: plain ASCII is safe too
+        message = message.encode("ascii", "backslashreplace").decode("ascii")
+    try:
+        sys.stderr.write(f"kcmpctl: {message}\n")
+        sys.stderr.flush()
+    except Exception:  # stderr closed or full: the status still says it
+        pass
+    return _TROUBLE
+
+
+class _ClosedStream:
+    """Stands for a standard stream that was closed (``>&-``): writing to it fails."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def write(self, text: str) -> int:
+        if not text:
+            return 0
+        raise OSError(errno.EBADF, os.strerror(errno.EBADF), self.name)
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return False
+
+
+def _standard_streams() -> None:
+    """Make the process indifferent to how it was started.
+
+    A parent that ignores SIGCHLD (SIG_IGN survives exec) would make the kernel reap
+    the reference zombie at once; a closed fd 0, 1 or 2 would be handed to the next
+    file opened (a pidfd, a /proc file) and written to as if it were stdout.
+    """
+    # `kcmpctl ... | head -1` must end quietly, as C tools do.
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            os.dup2(null := os.open(os.devnull, os.O_RDWR), fd)
+            if null != fd:
+                os.close(null)
+    from .render.text import ESCAPE_ERRORS
+
+    for stream in (sys.stdout, sys.stderr):
+        # A locale that cannot encode a process's name (LC_ALL=C.ISO-8859-1) gets the
+        # name escaped as \xHH, never a UnicodeEncodeError half-way through a table.
+        if isinstance(stream, io.TextIOWrapper) and stream.errors == "strict":
+            stream.reconfigure(errors=ESCAPE_ERRORS)
+    if sys.stdout is None:
+        sys.stdout = _ClosedStream("standard output")
+    if sys.stderr is None:
+        # Nowhere to report trouble: the status still says it.
+        sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run kcmpctl; return 0 same, 1 different, 2 trouble, 130 interrupted."""
-    # `kcmpctl ... | head -1` must end quietly, as C tools do.
-    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    try:
+        _standard_streams()
+        return _run(argv)
+    except MemoryError:
+        return _fail("out of memory")
+    except KeyboardInterrupt:
+        return _INTERRUPTED
+    except Exception as err:  # the last guard: a user never sees a traceback
+        if os.environ.get("KCMPCTL_DEBUG"):
+            raise
+        return _fail(f"internal error: {type(err).__name__}: {err} (KCMPCTL_DEBUG=1 shows where)")
+
+
+def _run(argv: Sequence[str] | None) -> int:
+    import click
+
     from .cli import cli
     from .errors import KcmpError
+    from .status import ExitStatus
 
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         rv = cli.main(args, prog_name="kcmpctl", standalone_mode=False)
+        try:  # now, so that a full disk is trouble, not a write lost at exit
+            sys.stdout.flush()
+        except OSError as err:
+            return _fail(f"standard output: {err.strerror or err}")
     except click.exceptions.NoArgsIsHelpError as err:
         # No command is bad usage (status 2), but the help is what a newcomer needs.
         sys.stderr.write(err.ctx.get_help() + "\n")
@@ -46,10 +129,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as err:
         where = f"{err.filename}: " if err.filename else ""
         return _fail(f"{where}{err.strerror or err}")
-    except Exception as err:  # the last guard: a user never sees a traceback
-        if os.environ.get("KCMPCTL_DEBUG"):
-            raise
-        return _fail(f"internal error: {type(err).__name__}: {err} (KCMPCTL_DEBUG=1 shows where)")
     if isinstance(rv, int):
         return int(rv)
     return ExitStatus.SAME

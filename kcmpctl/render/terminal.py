@@ -7,13 +7,14 @@ rich is imported only when a table is drawn on a terminal or a progress bar show
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import IO, TYPE_CHECKING, Any
 
 from .columns import Column, Row, format_cell
-from .text import escape_human, escape_raw, json_text
+from .text import encodes_unicode, escape_human, escape_raw, json_text
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -65,7 +66,18 @@ class Terminal:
 
     def write(self, text: str) -> None:
         if self.mode != "quiet":
-            self.stdout.write(text)
+            with self._stdout_errors():
+                self.stdout.write(text)
+
+    @contextlib.contextmanager
+    def _stdout_errors(self) -> Iterator[None]:
+        """A failed write (a full disk, a closed stdout) names standard output."""
+        try:
+            yield
+        except OSError as err:
+            if err.filename is not None:
+                raise
+            raise OSError(err.errno, err.strerror, "standard output") from err
 
     def line(self, text: str, style: str | None = None) -> None:
         """One human line (already escaped where it holds untrusted text)."""
@@ -86,7 +98,9 @@ class Terminal:
 
     def json(self, obj: Any) -> None:
         if self.mode != "quiet":
-            self.stdout.write(json_text(obj, indent=self.stdout.isatty()))
+            ascii_only = not encodes_unicode(getattr(self.stdout, "encoding", None))
+            text = json_text(obj, indent=self.stdout.isatty(), ascii_only=ascii_only)
+            self.write(text)
 
     # ---------------------------------------------------------------------- tables
 
@@ -162,9 +176,10 @@ class Terminal:
                 )
             )
         console = self.console()
-        if title:
-            console.print(Text(escape_human(title), style="bold" if self.color else ""))
-        console.print(table)
+        with self._stdout_errors():
+            if title:
+                console.print(Text(escape_human(title), style="bold" if self.color else ""))
+            console.print(table)
 
     def _rich_style(self, column: Column, row: Row) -> str:
         name = column.style(row.get(column.key)) if self.color and column.style else None

@@ -1,0 +1,216 @@
+"""Never a crash, always the right status: kcmpctl started in odd ways.
+
+Closed standard streams, a full disk, too little memory, a parent that ignores
+SIGCHLD, a locale that cannot encode a process's name: each is a real process
+started that way, and each must end in a valid answer or one line and status 2.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import signal
+import subprocess
+import sys
+from collections.abc import Callable
+
+import pytest
+
+from .conftest import Family
+
+Spawn = Callable[..., Family]
+Run = Callable[..., tuple[int, str, str]]
+
+
+def shell(script: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """*script* run by sh, with ``$K`` running kcmpctl through this interpreter."""
+    full_env = {**os.environ, "COLUMNS": "200", "K": f"{sys.executable} -m kcmpctl", **env}
+    return subprocess.run(
+        ["sh", "-c", script, "sh", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_closed_stdout_is_one_line_and_trouble() -> None:
+    proc = shell("$K types >&-")
+    assert (proc.returncode, proc.stderr) == (
+        2,
+        "kcmpctl: standard output: Bad file descriptor\n",
+    )
+    proc = shell("$K types -J >&-")
+    assert (proc.returncode, proc.stderr) == (
+        2,
+        "kcmpctl: standard output: Bad file descriptor\n",
+    )
+    # -q writes nothing, so a closed stdout is no trouble.
+    assert shell("$K types -q >&-").returncode == 0
+
+
+def test_full_disk_is_trouble() -> None:
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full")
+    proc = shell("$K types >/dev/full")
+    assert (proc.returncode, proc.stderr) == (
+        2,
+        "kcmpctl: standard output: No space left on device\n",
+    )
+
+
+@pytest.mark.parametrize("script", ["$K pair 1 x 2>&-", "$K types -o NOPE 2>&-", "$K nosuch 2>&-"])
+def test_closed_stderr_still_exits_2(script: str) -> None:
+    proc = shell(script)
+    assert (proc.returncode, proc.stdout) == (2, "")
+
+
+def limited(limit: int) -> Callable[[], None]:
+    def set_limit() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+    return set_limit
+
+
+def test_too_little_memory_is_one_line_and_trouble() -> None:
+    """prlimit --as: wherever memory runs out (imports, the table), one line, status 2."""
+    env = {**os.environ, "COLUMNS": "200"}
+    outcomes = set()
+    for megabytes in range(8, 44, 4):
+        limit = megabytes * 1_000_000
+        proc = subprocess.run(
+            [sys.executable, "-m", "kcmpctl", "types"],
+            preexec_fn=limited(limit),
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+        )
+        if proc.returncode not in (0, 2):
+            bare = subprocess.run(
+                [sys.executable, "-c", "import kcmpctl"], preexec_fn=limited(limit), check=False
+            )
+            assert bare.returncode != 0, (megabytes, proc.returncode, proc.stderr)
+            continue  # the interpreter itself cannot start: nothing kcmpctl can do
+        outcomes.add(proc.returncode)
+        if proc.returncode == 2:
+            assert proc.stderr.startswith("kcmpctl: ")
+            assert proc.stderr.count("\n") == 1, proc.stderr
+    if 2 not in outcomes:
+        pytest.skip(f"no limit here made kcmpctl run out of memory: {outcomes}")
+
+
+def ignore_sigchld() -> None:
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # survives exec, as from a real parent
+
+
+def test_answers_do_not_depend_on_an_ignored_sigchld(family: Spawn) -> None:
+    fam = family("clone:c:FILES")
+    pids = [str(fam.pid), str(fam["c"])]
+    env = {**os.environ, "COLUMNS": "200"}
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "kcmpctl", *args],
+            preexec_fn=ignore_sigchld,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+            check=False,
+        )
+
+    pair = run("pair", *pids, "-J")
+    assert (pair.returncode, pair.stderr) == (1, "")
+    relations = {r["type"]: r["relation"] for r in json.loads(pair.stdout)["pairs"]}
+    assert relations["files"] == "shared"
+    assert relations["io"] == relations["sysvsem"] == "none"
+
+    matrix = run("matrix", "-p", ",".join(pids), "-t", "files,io", "-J")
+    assert (matrix.returncode, matrix.stderr) == (1, "")
+    by_type = {r["type"]: r for r in json.loads(matrix.stdout)["resources"]}
+    assert by_type["files"]["groups"] == [sorted([fam.pid, fam["c"]])]
+    assert sorted(by_type["io"]["absent"]) == sorted([fam.pid, fam["c"]])
+
+
+# ---------------------------------------------------------------- encodings
+
+HOSTILE = "é€\u202e\u2028x"
+
+
+def latin1(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "COLUMNS": "200", "PYTHONIOENCODING": "latin-1"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "kcmpctl", *args],
+        capture_output=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    return subprocess.CompletedProcess(
+        proc.args, proc.returncode, proc.stdout.decode("latin-1"), proc.stderr.decode("latin-1")
+    )
+
+
+def test_a_latin1_locale_gets_valid_json_and_escaped_text(family: Spawn) -> None:
+    fam = family(f"name:{HOSTILE}".encode(), "pipe:p", "fork:c")
+    pids = f"{fam.pid},{fam['c']}"
+    clone = family(f"name:{HOSTILE}".encode(), "clone:c:FILES")
+    sharing = f"{clone.pid},{clone['c']}"
+    # é is in ISO-8859-1; €, U+202E and U+2028 are not (and the last two are escaped
+    # everywhere): as \xHH of their UTF-8 bytes.
+    shown = "é\\xe2\\x82\\xac\\xe2\\x80\\xae\\xe2\\x80\\xa8x"
+
+    for args in (["matrix", "-p", pids, "-t", "files"], ["fds", "-p", pids]):
+        proc = latin1(*args, "-J")
+        assert proc.stderr == ""
+        assert proc.stdout.isascii()
+        assert HOSTILE in proc.stdout.encode("latin-1").decode("unicode_escape")
+        json.loads(proc.stdout)  # complete and valid
+
+    proc = latin1("matrix", "-p", pids, "-t", "files", "-J")
+    assert {p["comm"] for p in json.loads(proc.stdout)["processes"]} == {HOSTILE}
+
+    for extra in (["--grid"], ["--groups"], ["--groups", "-r"]):
+        proc = latin1("matrix", "-p", sharing, "-t", "files", *extra)
+        assert (proc.returncode, proc.stderr) == (0, ""), extra
+        assert shown in proc.stdout, extra
+
+    proc = latin1("fds", "-p", pids, "-o", "COMMANDS")
+    assert (proc.returncode, proc.stderr) == (0, "")
+    assert shown in proc.stdout
+
+    proc = latin1("pair", str(fam.pid), str(fam["c"]))
+    assert proc.returncode == 1
+    assert f"{fam.pid} ({shown})" in proc.stdout
+
+
+def test_format_characters_are_escaped(family: Spawn, kcmpctl: Run) -> None:
+    fam = family(f"name:{HOSTILE}".encode(), "fork:c")
+    _, out, _ = kcmpctl("pair", str(fam.pid), str(fam["c"]))
+    assert f"{fam.pid} (é€\\xe2\\x80\\xae\\xe2\\x80\\xa8x)" in out
+    assert "\u202e" not in out
+    assert "\u2028" not in out
+
+
+def test_escapes_are_unambiguous(family: Spawn, kcmpctl: Run) -> None:
+    literal = family("name:\\x1b[31m", "fork:c")  # a backslash, then 'x1b'
+    real = family("name:\x1b[31m", "fork:c")
+    undecodable = family(b"name:\xff", "fork:c")
+    spelled = family("name:\\xff", "fork:c")
+
+    def human(fam: Family) -> str:
+        _, out, _ = kcmpctl("pair", str(fam.pid), str(fam["c"]), "-t", "vm")
+        return out.splitlines()[0]
+
+    def comm(fam: Family) -> str:
+        _, out, _ = kcmpctl("matrix", "-p", f"{fam.pid},{fam['c']}", "-t", "vm", "-J")
+        (name,) = {p["comm"] for p in json.loads(out)["processes"]}
+        return str(name)
+
+    assert human(literal).endswith("(\\x5cx1b[31m)")
+    assert human(real).endswith("(\\x1b[31m)")
+    assert comm(undecodable) == "\\xff"
+    assert comm(spelled) == "\\x5cxff"
