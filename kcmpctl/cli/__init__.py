@@ -17,6 +17,7 @@ from .. import __version__
 COMMANDS: dict[str, str] = {
     "pair": "cmd_pair:pair",
     "matrix": "cmd_matrix:matrix",
+    "tree": "cmd_tree:tree",
     "epoll": "cmd_epoll:epoll_command",
     "fds": "cmd_fds:fds",
     "types": "cmd_types:types",
@@ -51,6 +52,7 @@ def cli() -> None:
     Examples:
       kcmpctl pair $$ $PPID           what does my shell share with its parent?
       kcmpctl matrix --tree $PPID     who shares what, among my shell's family
+      kcmpctl tree $PPID              what each process shares with its parent
       kcmpctl epoll 1234 7            where is each file of epoll fd 7 now?
       kcmpctl fds --tree $$           open files my shell shares with its descendants
       kcmpctl types                   what each kcmp type compares

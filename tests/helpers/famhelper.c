@@ -35,6 +35,14 @@
  *   setuid:UID         drop to UID (and gid UID, no groups), staying dumpable
  *   sigclose:FD        on SIGUSR1, close(FD): in this process and in children made after
  *                      (a test closes an fd in one process at the moment it chooses)
+ *   sub:NAME:FLAGS:OPS a child made by clone(2) with FLAGS (not VM) that runs OPS itself,
+ *                      separated by ',' (sub:mid:FILES:clone:gc:FILES,unshare:FILES makes
+ *                      a grandchild that shares its grandparent's fd table, not its
+ *                      parent's); their output lines come first, then NAME's PID
+ *   tunshare:NAME:FLAGS a pthread that calls unshare(FLAGS); prints its TID
+ *
+ * The helper is a child subreaper: descendants orphaned when a sub child dies are
+ * reaped by it too.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -59,7 +67,7 @@
 #include <unistd.h>
 
 #define MAX_CHILDREN 256
-#define STACK_SIZE (64 * 1024)
+#define STACK_SIZE (256 * 1024)
 
 static pid_t children[MAX_CHILDREN];
 static int nchildren;
@@ -113,7 +121,8 @@ static pid_t clone_child(int flags) {
 static int tid_pipe[2];
 
 static void *thread_main(void *arg) {
-    (void)arg;
+    int flags = (int)(long)arg;
+    if (flags && unshare(flags)) die("unshare");
     pid_t tid = (pid_t)syscall(SYS_gettid);
     if (write(tid_pipe[1], &tid, sizeof tid) != sizeof tid) die("write");
     for (;;) pause();
@@ -123,6 +132,8 @@ static void *thread_main(void *arg) {
 static void cleanup_and_exit(void) {
     for (int i = 0; i < nchildren; i++) kill(children[i], SIGKILL);
     for (int i = 0; i < nchildren; i++) waitpid(children[i], NULL, __WALL);
+    /* Orphans of sub children, reparented to this subreaper, die with their parents. */
+    while (waitpid(-1, NULL, __WALL) > 0 || errno == EINTR) {}
     for (int i = 0; i < nsems; i++) semctl(semids[i], 0, IPC_RMID);
     _exit(0);
 }
@@ -142,6 +153,28 @@ static void close_on_signal(int sig) {
     close(sigclose_fd);
 }
 
+static void op(char *spec);
+
+struct sub_args {
+    char *ops;
+    int done;  /* write end of a pipe: one byte once every op ran */
+};
+
+static int sub_main(void *arg) {
+    struct sub_args *args = arg;
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    nchildren = 0;
+    for (char *next, *one = args->ops; one; one = next) {
+        next = strchr(one, ',');
+        if (next) *next++ = '\0';
+        op(one);
+    }
+    fflush(stdout);
+    if (write(args->done, "", 1) != 1) die("write");
+    for (;;) pause();
+    return 0;
+}
+
 static void op(char *spec) {
     char *name = strchr(spec, ':');
     char *arg = NULL;
@@ -158,11 +191,32 @@ static void op(char *spec) {
         pid_t tid = clone_child(CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND |
                                 CLONE_THREAD | CLONE_SYSVSEM);
         printf("%s %d\n", name, tid);
-    } else if (!strcmp(spec, "thread")) {
+    } else if (!strcmp(spec, "sub")) {
+        char *ops = strchr(arg, ':');
+        if (!ops) { fprintf(stderr, "famhelper: sub needs FLAGS:OPS\n"); exit(3); }
+        *ops++ = '\0';
+        int flags = parse_flags(arg), done[2];
+        if (flags & CLONE_VM) { fprintf(stderr, "famhelper: sub cannot share VM\n"); exit(3); }
+        if (pipe(done)) die("pipe");
+        struct sub_args args = {ops, done[1]};
+        fflush(stdout);
+        char *stack = mmap(NULL, STACK_SIZE, PROT_READ | PROT_WRITE,
+                           MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+        if (stack == MAP_FAILED) die("mmap");
+        pid_t pid = clone(sub_main, stack + STACK_SIZE, flags | SIGCHLD, &args);
+        if (pid < 0) die("clone");
+        add_child(pid);
+        char byte;
+        if (read(done[0], &byte, 1) != 1) die("sub child");
+        close(done[0]);
+        close(done[1]);
+        printf("%s %d\n", name, pid);
+    } else if (!strcmp(spec, "thread") || !strcmp(spec, "tunshare")) {
         pthread_t t;
         pid_t tid;
+        long flags = !strcmp(spec, "tunshare") ? parse_flags(arg) : 0;
         if (pipe(tid_pipe)) die("pipe");
-        if (pthread_create(&t, NULL, thread_main, NULL)) die("pthread_create");
+        if (pthread_create(&t, NULL, thread_main, (void *)flags)) die("pthread_create");
         if (read(tid_pipe[0], &tid, sizeof tid) != sizeof tid) die("read");
         close(tid_pipe[0]);
         close(tid_pipe[1]);
@@ -276,6 +330,7 @@ static void op(char *spec) {
 int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IOLBF, 0);
     prctl(PR_SET_PDEATHSIG, SIGKILL);
+    prctl(PR_SET_CHILD_SUBREAPER, 1);
     printf("pid %d\n", getpid());
     for (int i = 1; i < argc; i++) op(argv[i]);
     printf("ready\n");

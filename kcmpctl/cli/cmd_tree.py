@@ -1,0 +1,170 @@
+"""kcmpctl tree: the process tree, annotated with what each process shares with its parent."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+import click
+
+from ..kcmp import TASK_TYPES, Resource
+from ..render import tree as view
+from ..status import ExitStatus, Report
+from .options import (
+    ListingCommand,
+    Output,
+    flatten,
+    output_options,
+    pids_option,
+    type_option,
+)
+from .params import PidType, RegexType, UserType
+
+EPILOG = """\b
+Examples:
+  kcmpctl tree                        every process, from each root
+  kcmpctl tree $$ -t files,fs         my shell's family: fd tables, cwd
+  kcmpctl tree 1234 --threads         threads that unshared something stand out
+  kcmpctl tree -r | grep 'files=yes'  processes sharing their parent's fd table
+"""
+
+
+@click.command(
+    cls=ListingCommand,
+    epilog=EPILOG,
+    short_help="The process tree: what each process shares with its parent.",
+)
+@click.argument("root", required=False, type=PidType(), metavar="[PID]")
+@type_option()
+@click.option("--threads", is_flag=True, help="Show threads under their process.")
+@pids_option("Show only these PIDs (commas or spaces, repeatable).")
+@click.option(
+    "-u",
+    "--user",
+    "users",
+    multiple=True,
+    type=UserType(),
+    help="Show only processes owned by this user name or uid (repeatable).",
+)
+@click.option(
+    "-c",
+    "--command",
+    type=RegexType(),
+    metavar="REGEX",
+    help="Show only processes whose name (comm) matches this regular expression.",
+)
+@click.option("--no-fold", is_flag=True, help="Show every one of identical siblings.")
+@output_options(view.COLUMNS, view.DEFAULTS)
+def tree(
+    root: int | None,
+    types: Sequence[list[Resource]],
+    threads: bool,
+    pids: Sequence[list[int]],
+    users: Sequence[int],
+    command: re.Pattern[str] | None,
+    no_fold: bool,
+    out: Output,
+) -> ExitStatus:
+    """Draw the process tree under PID (default: every process, from each root),
+    each process with what it shares with its parent.
+
+    \b
+    shares T...     one object with the parent (CLONE_FILES, CLONE_FS, a thread...)
+    new T...        its own object, where the parent has another: a boundary
+    T... with PID   not its parent's, but shared with PID, the nearest holder
+    Types it has no object of (io, sysvsem mostly) are not listed: having none is
+    not sharing. Selectors (-p, -u, -c) pick the processes shown; one whose parent
+    is not shown starts a tree of its own, still compared with its parent.
+
+    Exit status: 0, or 2 on trouble (a named process missing or not compared).
+    """
+    if out.columns_spec and out.mode != "raw":
+        raise click.UsageError("-o chooses the fields of -r")
+    from .. import procs
+    from ..errors import explain
+    from ..kcmp import null_reference, probe
+    from ..matrix import Meter, ScanError, build, default_workers, estimate
+    from ..render.matrix import ScanProgress
+    from ..tree import Grouping, Task
+    from ..tree import build as build_tree
+
+    resources = flatten(types) or list(TASK_TYPES)
+    named = flatten(pids)
+    probe()
+    reference = null_reference()
+    shown = procs.select_tasks(
+        pids=named or None,
+        users=list(users) or None,
+        command=command,
+        tree=root,
+        threads=threads,
+    )
+    # Each process is compared with its parent, shown or not.
+    selected = {t.pid for t in shown.tasks}
+    parents = sorted({t.ppid for t in shown.tasks if t.ppid and t.ppid not in selected})
+    hidden = (
+        procs.select_tasks(pids=parents, threads=threads)
+        if parents
+        else procs.Selection(tasks=[], missing=[])
+    )
+    selection = procs.Selection(tasks=shown.tasks + hidden.tasks, missing=shown.missing)
+    try:
+        workers = default_workers(len(selection.tasks), len(resources))
+        bar = meter = None
+        if out.mode != "quiet" and out.stderr.isatty():
+            bar = ScanProgress(out, estimate(len(selection.tasks), len(resources)))
+            meter = Meter(workers, bar)
+        try:
+            result = build(
+                selection,
+                resources,
+                reference=reference.pid,
+                threads=threads,
+                workers=workers,
+                meter=meter,
+            )
+        finally:
+            if bar is not None:
+                bar.close()
+            if meter is not None:
+                meter.close()
+    except ScanError as err:
+        raise click.ClickException(str(err)) from err
+    finally:
+        selection.close()
+
+    ppid = {t.pid: t.ppid for t in selection.tasks}
+    tasks = [Task(row.id, row.pid, ppid.get(row.pid, 0), row.tid, row.comm) for row in result.rows]
+    groupings = [
+        Grouping(
+            r.resource.cli_name,
+            r.classes,
+            r.absent,
+            {s.id: s.reason for s in r.skipped},
+        )
+        for r in result.results
+    ]
+    roots = build_tree(tasks, groupings, selected, threads=threads)
+
+    report = Report()
+    for skip in result.missing:
+        out.warn(f"process {skip.id}: {skip.reason}")
+        report.fail()
+    wanted = [*named, *([root] if root is not None else [])]
+    for pid, reason in result.uncompared(wanted).items():
+        out.warn(f"process {pid}: {explain(reason)}")
+        report.fail()
+    if not roots and not result.missing:
+        out.warn("no process matches the selection")
+
+    names = [r.cli_name for r in resources]
+    if out.mode == "json":
+        out.json(view.document(roots, names, ((s.id, s.reason) for s in result.missing)))
+    elif out.mode == "raw":
+        columns = out.columns(view.COLUMNS, view.DEFAULTS)
+        if not threads and not out.columns_spec:
+            columns = [c for c in columns if c.name != "TID"]
+        view.print_raw(out, roots, columns)
+    elif out.mode == "human":
+        view.print_tree(out, roots, fold=not no_fold)
+    return report.status

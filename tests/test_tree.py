@@ -1,0 +1,317 @@
+"""`kcmpctl tree`: every annotation checked against kcmp, on real process families."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from kcmpctl.kcmp import TASK_TYPES, Resource, compare, raw_kcmp
+from kcmpctl.render.tree import TIMES
+from kcmpctl.tree import Grouping, Share, Task, build
+
+from .conftest import Family, run_on_a_terminal, wait_for_state
+
+Run = Callable[..., tuple[int, str, str]]
+Doc = dict[str, Any]
+
+
+def tree_json(kcmpctl: Run, *args: str) -> tuple[int, Doc, str]:
+    status, out, err = kcmpctl("tree", "-J", *args)
+    return status, json.loads(out), err
+
+
+def walk(nodes: list[Doc]) -> Iterator[Doc]:
+    for node in nodes:
+        yield node
+        yield from walk(node["threads"])
+        yield from walk(node["children"])
+
+
+def by_pid(doc: Doc) -> dict[int, Doc]:
+    return {n["pid"]: n for n in walk(doc["tree"]) if n["tid"] is None}
+
+
+def expected_share(child: int, parent: int, resource: Resource) -> bool | None:
+    """What kcmp itself says: shared, not shared, or null when the child has none."""
+    answer = compare(child, parent, resource)
+    if child in answer.absent:
+        return None
+    return answer.shared
+
+
+def check_against_kcmp(node: Doc, parent: int) -> None:
+    """Every answer of *node* (a process or thread) against its parent, by kcmp."""
+    me = node["tid"] if node["tid"] is not None else node["pid"]
+    for name, value in node["shares"].items():
+        resource = Resource.from_name(name)
+        assert value == expected_share(me, parent, resource), (me, parent, name)
+        assert (value is None) == (name in node["absent"])
+        holder = node["shares_with"][name]
+        if holder is not None:
+            # not the parent's object, but the holder's
+            assert value is False
+            assert raw_kcmp(me, holder, resource) == 0
+            assert holder != parent
+
+
+# -------------------------------------------------------------- real families
+
+
+def test_each_clone_flag_shares_its_type_only(kcmpctl: Run, family: Callable[..., Family]) -> None:
+    fam = family(
+        "ioprio",
+        "semundo",
+        "clone:c_vm:VM",
+        "clone:c_files:FILES",
+        "clone:c_fs:FS",
+        "clone:c_sighand:VM|SIGHAND",
+        "clone:c_io:IO",
+        "clone:c_sysvsem:SYSVSEM",
+        "fork:f",
+    )
+    status, doc, err = tree_json(kcmpctl, str(fam.pid))
+    assert (status, err) == (0, "")
+    assert doc["types"] == [r.cli_name for r in TASK_TYPES]
+    assert doc["missing"] == []
+    (root,) = doc["tree"]
+    assert root["pid"] == fam.pid
+    kids = {c["pid"]: c for c in root["children"]}
+    assert set(kids) == {fam[n] for n in fam.values if n.startswith(("c_", "f"))}
+    for child in kids.values():
+        check_against_kcmp(child, fam.pid)
+        assert child["ppid"] == fam.pid
+    shared = {pid: {t for t, v in c["shares"].items() if v} for pid, c in kids.items()}
+    assert shared[fam["c_vm"]] == {"vm"}
+    assert shared[fam["c_files"]] == {"files"}
+    assert shared[fam["c_fs"]] == {"fs"}
+    assert shared[fam["c_sighand"]] == {"vm", "sighand"}
+    assert shared[fam["c_io"]] == {"io"}
+    assert shared[fam["c_sysvsem"]] == {"sysvsem"}
+    assert shared[fam["f"]] == set()
+    # A fork child gets its own copy of the parent's io_context and no undo list.
+    assert kids[fam["f"]]["shares"]["io"] is False
+    assert kids[fam["f"]]["shares"]["sysvsem"] is None
+    assert kids[fam["f"]]["absent"] == ["sysvsem"]
+
+
+def test_absent_objects_are_null_never_shared(kcmpctl: Run, family: Callable[..., Family]) -> None:
+    # Neither has an io_context nor an undo list: kcmp says 0, which is not sharing.
+    fam = family("fork:f")
+    assert raw_kcmp(fam["f"], fam.pid, Resource.IO) == 0
+    _, doc, _ = tree_json(kcmpctl, str(fam.pid))
+    child = by_pid(doc)[fam["f"]]
+    assert child["shares"]["io"] is None
+    assert child["shares"]["sysvsem"] is None
+    assert child["absent"] == ["io", "sysvsem"]
+    check_against_kcmp(child, fam.pid)
+
+
+def test_sharing_that_skips_a_generation_names_the_holder(
+    kcmpctl: Run, family: Callable[..., Family]
+) -> None:
+    # mid shares the helper's fd table, clones gc into it, then takes a table of its
+    # own: gc holds its grandparent's table, not its parent's.
+    fam = family("sub:mid:FILES:clone:gc:FILES,unshare:FILES")
+    status, doc, _ = tree_json(kcmpctl, str(fam.pid), "-t", "files,fs")
+    assert status == 0
+    nodes = by_pid(doc)
+    mid, gc = nodes[fam["mid"]], nodes[fam["gc"]]
+    assert [c["pid"] for c in nodes[fam.pid]["children"]] == [fam["mid"]]
+    assert [c["pid"] for c in mid["children"]] == [fam["gc"]]
+    assert gc["shares"] == {"files": False, "fs": False}
+    assert gc["shares_with"] == {"files": fam.pid, "fs": None}
+    assert mid["shares"] == {"files": False, "fs": False}
+    assert mid["shares_with"] == {"files": None, "fs": None}
+    check_against_kcmp(mid, fam.pid)
+    check_against_kcmp(gc, fam["mid"])
+
+    status, out, _ = kcmpctl("tree", str(fam.pid), "-t", "files")
+    assert re.search(rf"`- {fam['gc']} famhelper +files with {fam.pid}$", out, re.M), out
+
+
+def test_siblings_that_share_what_their_parent_gave_up(
+    kcmpctl: Run, family: Callable[..., Family]
+) -> None:
+    fam = family("clone:a:FILES", "clone:b:FILES", "unshare:FILES", "fork:c")
+    _, doc, _ = tree_json(kcmpctl, str(fam.pid), "-t", "files")
+    nodes = by_pid(doc)
+    assert nodes[fam["a"]]["shares_with"] == {"files": fam["b"]}
+    assert nodes[fam["b"]]["shares_with"] == {"files": fam["a"]}
+    assert nodes[fam["c"]]["shares_with"] == {"files": None}
+    for name in "abc":
+        check_against_kcmp(nodes[fam[name]], fam.pid)
+
+
+def test_threads_under_their_process_and_the_one_that_unshared(
+    kcmpctl: Run, family: Callable[..., Family]
+) -> None:
+    fam = family("tunshare:t1:FILES", "thread:t2", "clone:c:FILES")
+    status, doc, _ = tree_json(kcmpctl, str(fam.pid), "--threads")
+    assert status == 0
+    (root,) = doc["tree"]
+    threads = {t["tid"]: t for t in root["threads"]}
+    assert set(threads) == {fam["t1"], fam["t2"]}
+    for thread in threads.values():
+        assert thread["pid"] == fam.pid
+        check_against_kcmp(thread, fam.pid)
+    assert threads[fam["t1"]]["shares"]["files"] is False
+    assert threads[fam["t1"]]["shares"]["vm"] is True
+    assert all(v for v in threads[fam["t2"]]["shares"].values() if v is not None)
+    assert [c["pid"] for c in root["children"]] == [fam["c"]]
+    assert root["children"][0]["shares"]["files"] is True
+
+    _, out, _ = kcmpctl("tree", str(fam.pid), "--threads", "-t", "vm,files")
+    assert re.search(rf"{fam['t1']} \{{famhelper\}} +shares vm +new files$", out, re.M), out
+    assert re.search(rf"{fam['t2']} \{{famhelper\}} +shares vm files$", out, re.M), out
+    # without --threads, no thread is a node
+    _, doc, _ = tree_json(kcmpctl, str(fam.pid))
+    assert doc["tree"][0]["threads"] == []
+
+
+def test_two_hundred_identical_workers_fold(kcmpctl: Run, family: Callable[..., Family]) -> None:
+    fam = family(*(f"clone:w{i}:FILES|FS" for i in range(200)), "fork:other")
+    workers = sorted(fam[f"w{i}"] for i in range(200))
+    status, out, err = kcmpctl("tree", str(fam.pid))
+    assert (status, err) == (0, "")
+    lines = out.splitlines()
+    assert len(lines) == 3, out
+    assert re.fullmatch(
+        rf"\|- {TIMES}200 famhelper +shares files fs +new vm sighand"
+        rf" +\({workers[0]}, {workers[1]}, …\)",
+        lines[1],
+    ), lines[1]
+    assert lines[2].startswith(f"`- {fam['other']} famhelper")
+
+    _, out, _ = kcmpctl("tree", str(fam.pid), "--no-fold")
+    assert len(out.splitlines()) == 202
+
+    _, doc, _ = tree_json(kcmpctl, str(fam.pid), "-t", "files,fs,io")
+    children = doc["tree"][0]["children"]
+    assert [c["pid"] for c in children] == sorted([*workers, fam["other"]])
+    for child in children:
+        if child["pid"] in workers:
+            assert child["shares"] == {"files": True, "fs": True, "io": None}
+    for child in children[::37]:
+        check_against_kcmp(child, fam.pid)
+
+
+def test_raw_one_line_per_process(kcmpctl: Run, family: Callable[..., Family]) -> None:
+    fam = family("clone:a:FILES", "fork:f", "name:a b")
+    status, out, _ = kcmpctl("tree", str(fam.pid), "-r", "-t", "files,io")
+    assert status == 0
+    lines = out.splitlines()
+    assert lines[0] == "PID PPID TYPES WITH COMMAND"
+    ppid = by_pid(tree_json(kcmpctl, str(fam.pid))[1])[fam.pid]["ppid"]
+    assert lines[1:] == [
+        f"{fam.pid} {ppid} files=no io=none files:{fam['a']} a\\x20b",
+        f"{fam['a']} {fam.pid} files=yes io=none - famhelper",
+        f"{fam['f']} {fam.pid} files=no io=none - famhelper",
+    ]
+    _, out, _ = kcmpctl(
+        "tree", str(fam.pid), "-rn", "--threads", "-o", "PID,TID,TYPES", "-t", "files"
+    )
+    assert out.splitlines() == [
+        f"{fam.pid} - files=no",
+        f"{fam['a']} - files=yes",
+        f"{fam['f']} - files=no",
+    ]
+
+
+def test_zombie_is_not_compared(kcmpctl: Run, family: Callable[..., Family]) -> None:
+    fam = family("zombie:z")
+    wait_for_state(fam["z"], "Z")
+    status, doc, _ = tree_json(kcmpctl, str(fam.pid))
+    assert status == 0
+    z = by_pid(doc)[fam["z"]]
+    assert set(z["shares"].values()) == {None}
+    assert z["unknown"] == "zombie: exited, not yet reaped"
+
+
+def test_selectors_pick_what_is_shown(kcmpctl: Run, family: Callable[..., Family]) -> None:
+    fam = family("sub:mid:0:clone:gc:FILES", "fork:f")
+    # gc's parent is not shown: gc is a root, still compared with its parent
+    status, doc, _ = tree_json(kcmpctl, "-p", f"{fam.pid},{fam['gc']}", "-t", "files")
+    assert status == 0
+    roots = {n["pid"]: n for n in doc["tree"]}
+    assert set(roots) == {fam.pid, fam["gc"]}
+    assert roots[fam["gc"]]["ppid"] == fam["mid"]
+    assert roots[fam["gc"]]["shares"] == {"files": True}
+    _, out, _ = kcmpctl("tree", "-p", str(fam["gc"]), "-t", "files")
+    assert out == f"{fam['gc']} famhelper [ppid {fam['mid']}]  shares files\n"
+
+
+def test_trouble_is_status_2(kcmpctl: Run) -> None:
+    from .conftest import free_pid
+
+    gone = free_pid()
+    status, _, err = kcmpctl("tree", str(gone))
+    assert status == 2
+    assert err == f"kcmpctl: process {gone}: no such process\n"
+    status, doc, err = tree_json(kcmpctl, "-p", str(gone))
+    assert (status, doc["tree"], doc["missing"]) == (
+        2,
+        [],
+        [{"pid": gone, "reason": "no such process"}],
+    )
+
+
+def test_on_a_terminal_a_rich_tree(family: Callable[..., Family]) -> None:
+    fam = family("name:x[/]y\x1b[2J", "clone:a:FILES")
+    status, screen = run_on_a_terminal("tree", str(fam.pid), "-t", "files", "--color=never")
+    assert status == 0
+    lines = screen.splitlines()
+    assert lines[0].startswith(f"{fam.pid} x[/]y\\x1b[2J")
+    assert re.fullmatch(rf"└── {fam['a']} x\[/\]y\\x1b\[2J  shares files", lines[1].strip())
+
+
+# ----------------------------------------------------------------- pure logic
+
+
+def grouping(type_: str, classes: list[tuple[int, ...]], absent=(), skipped=None) -> Grouping:  # type: ignore[no-untyped-def]
+    return Grouping(type_, tuple(classes), tuple(absent), skipped or {})
+
+
+def test_nearest_holder_is_the_closest_in_the_tree() -> None:
+    # 1 ─ 2 ─ 3 ─ 4
+    #           └ 5
+    # files: {1, 4, 5} one object; 2 and 3 each their own
+    tasks = [
+        Task(1, 1, 0, None, "a"),
+        *(Task(i, i, p, None, "x") for i, p in ((2, 1), (3, 2), (4, 3), (5, 3))),
+    ]
+    files = grouping("files", [(1, 4, 5), (2,), (3,)])
+    (root,) = build(tasks, [files], [1, 2, 3, 4, 5])
+    nodes = {n.pid: n for n in root.walk()}
+    assert nodes[4].shares_with == (("files", 5),)  # 4-3-5: two steps, 1 is three
+    assert nodes[5].shares_with == (("files", 4),)
+    assert nodes[1].shares_with == (("files", 4),)  # three steps to 4 and to 5: lower ID
+    assert nodes[1].share("files") is Share.UNKNOWN
+    assert nodes[2].share("files") is Share.NO
+    assert nodes[2].shares_with == ()
+
+
+def test_unknown_parent_and_absent() -> None:
+    tasks = [Task(1, 1, 0, None, "a"), Task(2, 2, 1, None, "b"), Task(3, 3, 2, None, "c")]
+    io = grouping("io", [(3,)], absent=(2,), skipped={1: "permission denied"})
+    (root,) = build(tasks, [io], [1, 2, 3])
+    nodes = {n.pid: n for n in root.walk()}
+    assert nodes[1].unknown == "permission denied"
+    assert nodes[2].share("io") is Share.NONE
+    assert nodes[3].share("io") is Share.NO  # the parent has none, it has one: new
+    assert nodes[3].shares_with == ()
+
+
+@pytest.mark.parametrize("fold", [True, False])
+def test_folding_keeps_different_siblings_apart(fold: bool) -> None:
+    from kcmpctl.render.tree import lines
+
+    tasks = [Task(1, 1, 0, None, "p"), *(Task(i, i, 1, None, "w") for i in range(2, 7))]
+    files = grouping("files", [(1, 2, 3, 4), (5,), (6,)])
+    roots = build(tasks, [files], range(1, 7))
+    (top,) = lines(roots, fold=fold)
+    ids = [line.ids for line in top.children]
+    assert ids == ([(2, 3, 4), (5, 6)] if fold else [(i,) for i in range(2, 7)])
