@@ -13,7 +13,7 @@ import os
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .resources import Resource
+    from .resources import AnyResource
 
 PTRACE_HINT = "run as the owner of the process, or as root / with CAP_SYS_PTRACE"
 #: the reason a process is skipped when ptrace read access is refused
@@ -36,7 +36,7 @@ class KcmpError(OSError):
         *,
         pids: tuple[int, ...] = (),
         fds: tuple[int, ...] = (),
-        resource: Resource | None = None,
+        resource: AnyResource | None = None,
     ) -> None:
         super().__init__(err, reason)
         self.subject = subject
@@ -126,7 +126,7 @@ def from_errno(
     *,
     pids: tuple[int, ...] = (),
     fds: tuple[int, ...] = (),
-    resource: Resource | None = None,
+    resource: AnyResource | None = None,
 ) -> KcmpError:
     """Build the exception class that matches *err*, with a readable default reason."""
     cls = BY_ERRNO.get(err, KcmpError)

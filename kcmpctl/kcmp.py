@@ -24,7 +24,7 @@ from .errors import (
     KcmpUnavailable,
     from_errno,
 )
-from .resources import TASK_TYPES, TYPE_INFO, Order, Resource, TypeInfo
+from .resources import TASK_TYPES, TYPE_INFO, AnyResource, Order, Resource, TypeInfo
 
 __all__ = [
     "TASK_TYPES",
@@ -50,7 +50,8 @@ class Comparison:
 
     pid1: int
     pid2: int
-    resource: Resource
+    #: a kcmp type, or a namespace type (compared by its identity, ordered by inode)
+    resource: AnyResource
     #: kcmp's order, or ``None`` when either side has no object of this type
     order: Order | None
     #: the pids (of the two) that have no such object

@@ -24,6 +24,9 @@ from typing import Any
 from . import procs
 from .grouping import ItemFailed, OrderUnstable, sort_groups, task_comparator
 from .kcmp import Resource
+from .namespaces import Identity, sort_key
+from .namespaces import reader as namespace_reader
+from .resources import AnyResource, Namespace
 
 Comparator = Callable[[int, int], int]
 ComparatorFactory = Callable[[Resource], Comparator]
@@ -55,14 +58,18 @@ class Skip:
 
 @dataclass(frozen=True, slots=True)
 class TypeResult:
-    """One type's answer: the tasks' objects in kcmp's order, and who has none."""
+    """One type's answer: the tasks' objects in kcmp's order (a namespace type's by
+    inode), and who has none."""
 
-    resource: Resource
+    resource: AnyResource
     #: one tuple per object, ascending in kcmp's order; each tuple's IDs ascending
     classes: tuple[tuple[int, ...], ...]
     #: compared tasks that have no object of this type (a NULL pointer)
     absent: tuple[int, ...] = ()
     skipped: tuple[Skip, ...] = ()
+    #: a namespace type's identity of each class, ``(st_dev, st_ino)``, in the order
+    #: of ``classes``; empty for kcmp's types (kcmp never shows the object itself)
+    identities: tuple[Identity, ...] = ()
 
     @property
     def order(self) -> tuple[int, ...]:
@@ -90,12 +97,15 @@ class TypeResult:
         moved = [Skip(i, reason) for i, reason in gone.items() if i in members]
         if not moved:
             return self
-        kept = (tuple(i for i in cls if i not in gone) for cls in self.classes)
+        kept = [tuple(i for i in cls if i not in gone) for cls in self.classes]
         return TypeResult(
             self.resource,
             tuple(cls for cls in kept if cls),
             tuple(i for i in self.absent if i not in gone),
             _merge_skips(self.skipped, moved),
+            tuple(ident for ident, cls in zip(self.identities, kept, strict=True) if cls)
+            if self.identities
+            else (),
         )
 
 
@@ -141,6 +151,30 @@ def group_type(
             classes.append(tuple(sorted(cls)))
     skipped = tuple(sorted((Skip(i, r) for i, r in grouping.failed.items()), key=lambda s: s.id))
     return TypeResult(resource, tuple(classes), absent, skipped)
+
+
+def group_namespace(
+    ids: Sequence[int],
+    namespace: Namespace,
+    read: Callable[[int], Identity],
+) -> TypeResult:
+    """Group *ids* by the identity of their namespace of this type, ordered by inode.
+
+    *read* raises :class:`~kcmpctl.grouping.ItemFailed` for a link it cannot read
+    (a zombie's, a permission): that task is skipped, never guessed.  Every task
+    that can be read has a namespace of each type, so none is absent.
+    """
+    by_identity: dict[Identity, list[int]] = {}
+    skipped: list[Skip] = []
+    for i in ids:
+        try:
+            by_identity.setdefault(read(i), []).append(i)
+        except ItemFailed as failure:
+            skipped.append(Skip(i, failure.reason))
+    identities = tuple(sorted(by_identity, key=sort_key))
+    classes = tuple(tuple(sorted(by_identity[key])) for key in identities)
+    skips = tuple(sorted(skipped, key=lambda s: s.id))
+    return TypeResult(namespace, classes, (), skips, identities)
 
 
 def accessible(ids: Sequence[int], cmp: Comparator) -> tuple[list[int], list[Skip]]:
@@ -215,6 +249,8 @@ def _counted(cmp: Comparator, meter: Meter | None, slot: int) -> Comparator:
 
 
 def _encode(result: TypeResult) -> Any:
+    # Workers sort kcmp types only; namespace types are read by the parent.
+    assert isinstance(result.resource, Resource)
     return (
         int(result.resource),
         result.classes,
@@ -349,7 +385,7 @@ class Matrix:
 
 def build(
     selection: procs.Selection,
-    resources: Sequence[Resource],
+    resources: Sequence[AnyResource],
     *,
     reference: int,
     threads: bool,
@@ -357,9 +393,10 @@ def build(
     comparator: ComparatorFactory = task_comparator,
     meter: Meter | None = None,
 ) -> Matrix:
-    """Compare every selected task for each of *resources*.
+    """Compare every selected task for each of *resources* (kcmp and namespace types).
 
-    *reference* is the reference zombie's PID (left out if the selection holds it).
+    *reference* is the reference zombie's PID (left out if the selection holds it;
+    unused when *resources* holds namespace types only: then kcmp is not called).
     Zombies and tasks gone since selection are skipped without a kcmp call; tasks
     kcmp refuses are skipped after one call each; tasks that exited during the scan
     are taken out of every type's result at the end.
@@ -385,29 +422,40 @@ def build(
         gone = watch.gone()
         return reasons(gone.intersection(items)) if gone else {}
 
+    kcmp_types = [r for r in resources if isinstance(r, Resource)]
     try:
         pre.update(reasons(watch.gone()))
-        ids, refused = accessible(
-            [t.tid for t in live if t.tid not in pre], comparator(Resource.SIGHAND)
-        )
-        pre.update((s.id, s.reason) for s in refused)
-        results = scan(
-            ids,
-            resources,
-            reference=reference,
-            comparator=comparator,
-            prune=prune,
-            workers=workers,
-            meter=meter,
-        )
+        ids = [t.tid for t in live if t.tid not in pre]
+        if kcmp_types:
+            ids, refused = accessible(ids, comparator(Resource.SIGHAND))
+            pre.update((s.id, s.reason) for s in refused)
+        by_type: dict[AnyResource, TypeResult] = {
+            r.resource: r
+            for r in scan(
+                ids,
+                kcmp_types,
+                reference=reference,
+                comparator=comparator,
+                prune=prune,
+                workers=workers,
+                meter=meter,
+            )
+        }
+        for r in resources:
+            if isinstance(r, Namespace):
+                by_type[r] = group_namespace(ids, r, namespace_reader(r))
+        results = [by_type[r] for r in resources]
         # The last word on identity: a task whose pidfd turned readable at any time
-        # during the scan yields nothing, whatever the sorts saw.  A leader thread
-        # that exited while its process lives on wakes no pidfd, though, and kcmp
-        # through its ID has been reaching a zombie's NULLs since.  Only an exited
+        # during the scan yields nothing, whatever the sorts and reads saw.  A leader
+        # thread that exited while its process lives on wakes no pidfd, though, and
+        # kcmp through its ID has been reaching a zombie's NULLs since.  Only an exited
         # task has no fd table (kernel threads share init's), and a leader cannot
-        # come back: one call each against the reference settles it.
-        leaders = (i for i in ids if by_kcmp_id[i].pid == i)
-        dead = _without_fd_table(leaders, comparator(Resource.FILES), reference)
+        # come back: one call each against the reference settles it.  (A namespace
+        # read through an exited leader fails by itself: its links are gone.)
+        dead: set[int] = set()
+        if kcmp_types:
+            leaders = (i for i in ids if by_kcmp_id[i].pid == i)
+            dead = _without_fd_table(leaders, comparator(Resource.FILES), reference)
         gone = reasons(watch.gone().intersection(ids) | dead)
     finally:
         watch.close()
@@ -415,7 +463,9 @@ def build(
     before = [Skip(i, r) for i, r in pre.items()]
     final = tuple(
         _rename(
-            TypeResult(r.resource, r.classes, r.absent, _merge_skips(before, r.skipped)),
+            TypeResult(
+                r.resource, r.classes, r.absent, _merge_skips(before, r.skipped), r.identities
+            ),
             name,
         ).without({name[i]: reason for i, reason in gone.items()})
         for r in results
@@ -462,4 +512,5 @@ def _rename(result: TypeResult, name: dict[int, int]) -> TypeResult:
         tuple(tuple(sorted(name[i] for i in cls)) for cls in result.classes),
         tuple(sorted(name[i] for i in result.absent)),
         tuple(sorted((Skip(name[s.id], s.reason) for s in result.skipped), key=lambda s: s.id)),
+        result.identities,
     )

@@ -233,6 +233,72 @@ def read_fdinfo(pid: int, fd: int) -> str | None:
         return None
 
 
+def ns_identity(tid: int, name: str) -> tuple[int, int]:
+    """``(st_dev, st_ino)`` of ``/proc/TID/ns/NAME``: a namespace's identity, as lsns
+    and setns(2) define it.
+
+    :class:`OSError` as the kernel answers: EACCES without ptrace read access (pid 1
+    answers it even to root), ENOENT for a zombie's links other than pid and user (its
+    nsproxy is gone) and for a task that is gone.
+    """
+    st = os.stat(f"{PROC}/{tid}/ns/{name}")
+    return st.st_dev, st.st_ino
+
+
+class Pin:
+    """A process (or thread) held by a pidfd from before a read until after it: whether
+    what was read through its ID was read from it.
+
+    The pidfd stays valid after the task exits; only once it is reaped may its ID name
+    another.  Where no pidfd can be had (a thread before Linux 6.9), its start time
+    stands in.
+    """
+
+    def __init__(self, pid: int, pidfd: int | None, starttime: int) -> None:
+        self.pid = pid
+        self._pidfd = pidfd
+        self._starttime = starttime
+
+    def same(self) -> bool:
+        """Not reaped since pinned: every read made through its ID in between was its."""
+        if self._pidfd is not None:
+            import signal
+
+            try:
+                signal.pidfd_send_signal(self._pidfd, 0)
+            except ProcessLookupError:
+                return False
+            except PermissionError:
+                return True  # it exists; we may not signal it
+            return True
+        st = read_stat(self.pid)
+        return st is not None and st.starttime == self._starttime
+
+    def close(self) -> None:
+        if self._pidfd is not None:
+            os.close(self._pidfd)
+            self._pidfd = None
+
+
+def pin(pid: int) -> Pin | None:
+    """Pin *pid* (a process or thread ID); ``None`` if it does not exist."""
+    pidfd = None
+    for flags in (0, PIDFD_THREAD):
+        try:
+            pidfd = os.pidfd_open(pid, flags)
+            break
+        except ProcessLookupError:
+            return None
+        except OSError:
+            continue  # EINVAL: a thread (or no PIDFD_THREAD); EMFILE
+    st = read_stat(pid)
+    if st is None:
+        if pidfd is not None:
+            os.close(pidfd)
+        return None
+    return Pin(pid, pidfd, st.starttime)
+
+
 def pid_max() -> int:
     try:
         with open(f"{PROC}/sys/kernel/pid_max", "rb") as f:

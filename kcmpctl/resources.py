@@ -1,13 +1,23 @@
-"""The kcmp types and kcmp's answers, by name: no syscall, no ctypes.
+"""The types -t can name and kcmp's answers, by name: no syscall, no ctypes.
 
 The command line needs these names on every start (``-t`` and its completion);
-:mod:`kcmpctl.kcmp`, which calls the kernel, re-exports them.
+:mod:`kcmpctl.kcmp`, which calls the kernel, re-exports kcmp's.
+
+The type model every command uses: :class:`Resource` keeps kcmp's values,
+:class:`Namespace` names the eight namespace types (compared by the identity of
+``/proc/PID/ns/TYPE``, see :mod:`kcmpctl.namespaces`), :data:`AnyResource` is either
+(what ``-t`` can name), and :data:`TYPE_GROUPS` the names that stand for several
+(``-t task``, ``-t ns``, ``-t all``).
 """
 
 from __future__ import annotations
 
 import enum
-from typing import NamedTuple
+from collections.abc import Iterable
+from typing import Literal, NamedTuple, TypeAlias
+
+#: what a type compares by: a kcmp(2) call, or a namespace's identity
+Kind: TypeAlias = Literal["kcmp", "namespace"]
 
 
 class Resource(enum.IntEnum):
@@ -25,6 +35,11 @@ class Resource(enum.IntEnum):
     @property
     def cli_name(self) -> str:
         return self.name.lower()
+
+    @property
+    def kind(self) -> Kind:
+        """Compared by a kcmp(2) call (namespace types are ``"namespace"``)."""
+        return "kcmp"
 
     @classmethod
     def from_name(cls, name: str) -> Resource:
@@ -152,3 +167,150 @@ TYPE_INFO: tuple[TypeInfo, ...] = (
         " whatever fd number it was registered under.",
     ),
 )
+
+
+# ------------------------------------------------------------------------ namespaces
+
+
+class Namespace(enum.Enum):
+    """The namespace types; the value is the name of the link in ``/proc/PID/ns``."""
+
+    MNT = "mnt"
+    NET = "net"
+    PID = "pid"
+    UTS = "uts"
+    IPC = "ipc"
+    USER = "user"
+    CGROUP = "cgroup"
+    TIME = "time"
+
+    @property
+    def cli_name(self) -> str:
+        return str(self.value)
+
+    @property
+    def kind(self) -> Kind:
+        return "namespace"
+
+    @property
+    def clone_flag(self) -> int:
+        """The CLONE_NEW* flag that makes a new one (and setns(2)'s nstype for it)."""
+        return _CLONE_FLAGS[self][1]
+
+    @property
+    def clone_flag_name(self) -> str:
+        return _CLONE_FLAGS[self][0]
+
+    @classmethod
+    def from_name(cls, name: str) -> Namespace:
+        try:
+            return cls(name.strip().lower())
+        except ValueError:
+            raise ValueError(f"unknown namespace type {name!r}") from None
+
+
+_CLONE_FLAGS: dict[Namespace, tuple[str, int]] = {
+    Namespace.MNT: ("CLONE_NEWNS", 0x00020000),
+    Namespace.NET: ("CLONE_NEWNET", 0x40000000),
+    Namespace.PID: ("CLONE_NEWPID", 0x20000000),
+    Namespace.UTS: ("CLONE_NEWUTS", 0x04000000),
+    Namespace.IPC: ("CLONE_NEWIPC", 0x08000000),
+    Namespace.USER: ("CLONE_NEWUSER", 0x10000000),
+    Namespace.CGROUP: ("CLONE_NEWCGROUP", 0x02000000),
+    Namespace.TIME: ("CLONE_NEWTIME", 0x00000080),
+}
+
+#: a type ``-t`` can name: a kcmp type or a namespace type
+AnyResource: TypeAlias = Resource | Namespace
+
+#: the eight namespace types, in the order ``-t ns`` lists them
+NS_TYPES: tuple[Namespace, ...] = tuple(Namespace)
+
+#: names that stand for several types in ``-t``
+TYPE_GROUPS: dict[str, tuple[AnyResource, ...]] = {
+    "task": TASK_TYPES,
+    "ns": NS_TYPES,
+    "all": (*TASK_TYPES, *NS_TYPES),
+}
+
+
+def parse_type(name: str, allowed: Iterable[AnyResource]) -> tuple[AnyResource, ...]:
+    """One ``-t`` entry: a type's name or a group's, to the types it names.
+
+    :class:`ValueError` for a name that is neither, or a type not in *allowed*
+    (a group keeps only the types in *allowed*).
+    """
+    allowed = tuple(allowed)
+    key = name.strip().lower()
+    if key in TYPE_GROUPS:
+        return tuple(t for t in TYPE_GROUPS[key] if t in allowed)
+    for t in allowed:
+        if t.cli_name == key:
+            return (t,)
+    raise ValueError(f"unknown type {name!r}")
+
+
+class NamespaceInfo(NamedTuple):
+    """What a namespace type is (a tuple, as :class:`TypeInfo`)."""
+
+    namespace: Namespace
+    object: str
+    description: str
+
+    @property
+    def clone_flag(self) -> str:
+        return self.namespace.clone_flag_name
+
+
+NAMESPACE_INFO: tuple[NamespaceInfo, ...] = (
+    NamespaceInfo(
+        Namespace.MNT,
+        "mount namespace",
+        "Same mount table: a mount or unmount by one is seen by all (unless propagation"
+        " is private).",
+    ),
+    NamespaceInfo(
+        Namespace.NET,
+        "network namespace",
+        "Same interfaces, addresses, routes, firewall and port numbers.",
+    ),
+    NamespaceInfo(
+        Namespace.PID,
+        "PID namespace",
+        "Same PID numbering: each sees the other under one PID. Compared as the process"
+        " is in it, not pid_for_children.",
+    ),
+    NamespaceInfo(
+        Namespace.UTS,
+        "UTS namespace",
+        "Same host name and NIS domain name.",
+    ),
+    NamespaceInfo(
+        Namespace.IPC,
+        "IPC namespace",
+        "Same System V IPC objects and POSIX message queues.",
+    ),
+    NamespaceInfo(
+        Namespace.USER,
+        "user namespace",
+        "Same uid/gid mappings and capabilities over the same objects.",
+    ),
+    NamespaceInfo(
+        Namespace.CGROUP,
+        "cgroup namespace",
+        "Same cgroup root: /proc/PID/cgroup paths read alike.",
+    ),
+    NamespaceInfo(
+        Namespace.TIME,
+        "time namespace",
+        "Same offsets of CLOCK_MONOTONIC and CLOCK_BOOTTIME. Compared as the process is"
+        " in it, not time_for_children.",
+    ),
+)
+
+
+def object_of(resource: AnyResource) -> str:
+    """The kernel object a type compares, in words."""
+    if isinstance(resource, Namespace):
+        return next(i.object for i in NAMESPACE_INFO if i.namespace is resource)
+    return next(i.object for i in TYPE_INFO if i.resource is resource)

@@ -74,6 +74,14 @@ def test_types_json(kcmpctl: Run) -> None:
         "io",
         "sysvsem",
         "epoll_tfd",
+        "mnt",
+        "net",
+        "pid",
+        "uts",
+        "ipc",
+        "user",
+        "cgroup",
+        "time",
     ]
     by_name = {t["name"]: t for t in types}
     assert by_name["files"]["kcmp"] == "KCMP_FILES"

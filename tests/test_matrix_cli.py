@@ -59,7 +59,8 @@ def test_json_shape_and_families(kcmpctl: Run, family: Callable[..., Family]) ->
         "sysvsem",
     ]
     for r in doc["resources"]:
-        assert set(r) == {"type", "order", "groups", "absent", "skipped"}
+        assert set(r) == {"type", "kind", "order", "groups", "absent", "skipped", "namespaces"}
+        assert (r["kind"], r["namespaces"]) == ("kcmp", None)
         assert r["skipped"] == [
             {"pid": fam["z"], "tid": None, "reason": "zombie: exited, not yet reaped"}
         ]
@@ -299,6 +300,8 @@ def test_json_of_fixed_results() -> None:
     vm = doc["resources"][0]
     assert vm == {
         "type": "vm",
+        "kind": "kcmp",
+        "namespaces": None,
         "order": [11, 20, 10, 12],
         "groups": [],
         "absent": [2],
@@ -348,6 +351,7 @@ def test_columns_and_quiet(kcmpctl: Run, family: Callable[..., Family]) -> None:
         "pids",
         "commands",
         "users",
+        "kind",
     ]
 
 

@@ -103,7 +103,12 @@ def complete(words: str) -> list[str]:
 
 def test_types_complete_after_the_last_comma() -> None:
     assert complete("kcmpctl pair 1 2 -t vm,f") == ["vm,files", "vm,fs"]
-    assert complete("kcmpctl pair 1 2 -t ") == ["vm", "files", "fs", "sighand", "io", "sysvsem"]
+    assert complete("kcmpctl pair 1 2 -t ") == [
+        *("task", "ns", "all"),
+        *("vm", "files", "fs", "sighand", "io", "sysvsem"),
+        *("mnt", "net", "pid", "uts", "ipc", "user", "cgroup", "time"),
+    ]
+    assert complete("kcmpctl matrix -t net,n") == ["net,ns", "net,net"]
 
 
 def test_commands_complete() -> None:

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import click
 
 from ..render import matrix as view
-from ..resources import TASK_TYPES, Resource
+from ..resources import TASK_TYPES, AnyResource, Resource
 from ..status import ExitStatus, Report
 from .options import (
     ListingCommand,
@@ -21,7 +21,8 @@ from .options import (
 
 EPILOG = """\b
 Examples:
-  kcmpctl matrix                         every process, all six types
+  kcmpctl matrix                         every process, all six task types
+  kcmpctl matrix -t ns                   every process, by namespace (as lsns)
   kcmpctl matrix -p "$(pidof nginx)" -t files,fs
                                          do the workers share fd tables, cwd?
   kcmpctl matrix --tree 1234 --threads   threads that unshared show up
@@ -43,7 +44,7 @@ def matrix(
     command: re.Pattern[str] | None,
     tree: int | None,
     threads: bool,
-    types: Sequence[list[Resource]],
+    types: Sequence[list[AnyResource]],
     grid: bool,
     groups: bool,
     out: Output,
@@ -53,7 +54,8 @@ def matrix(
     Sorted with kcmp as the comparator (n log2 n calls, never all pairs), sharers end
     up together: a grid per type when it fits, else the groups, largest first.
     Processes with no object (io, sysvsem, a kernel thread's vm) or not compared are
-    reported apart, never as a group. Selectors intersect; none: every process.
+    reported apart, never as a group. Namespace types (-t ns) group by the namespace's
+    identity, ordered by inode. Selectors intersect; none: every process.
 
     Exit status: 0 all share one object of each type, 1 not, 2 trouble.
     """
@@ -68,8 +70,11 @@ def matrix(
 
     resources = flatten(types) or list(TASK_TYPES)
     named = flatten(pids)
-    probe()
-    reference = null_reference()
+    # Namespace types are read from /proc: kcmp is needed only for kcmp's types.
+    reference = None
+    if any(isinstance(r, Resource) for r in resources):
+        probe()
+        reference = null_reference()
     selection = procs.select_tasks(
         pids=named or None,
         users=list(users) or None,
@@ -87,7 +92,7 @@ def matrix(
             result = build(
                 selection,
                 resources,
-                reference=reference.pid,
+                reference=reference.pid if reference is not None else 0,
                 threads=threads,
                 workers=workers,
                 meter=meter,

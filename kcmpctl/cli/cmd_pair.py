@@ -8,18 +8,19 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ..render import pair as view
-from ..resources import TASK_TYPES, Resource
+from ..resources import TASK_TYPES, AnyResource, Namespace, Resource
 from ..status import ExitStatus, Report
 from .options import ListingCommand, Output, flatten, output_options, type_option
 from .params import parse_operand
 
 if TYPE_CHECKING:
-    from ..kcmp import Comparison
+    from ..kcmp import Comparison, Side
 
 EPILOG = """\b
 Examples:
   kcmpctl pair $$ $PPID            does my shell share anything with its parent?
   kcmpctl pair 1234 1240 -t files  one fd table? (exit 0 yes, 1 no)
+  kcmpctl pair $$ 1234 -t ns       in the same namespaces?
   kcmpctl pair 1234:3 1240:7       one open file description behind the two fds?
 """
 
@@ -28,11 +29,13 @@ Examples:
 @click.argument("operands", nargs=-1, metavar="PID1 PID2 | PID1:FD1 PID2:FD2")
 @type_option()
 @output_options(view.COLUMNS, view.TASK_DEFAULTS)
-def pair(operands: tuple[str, ...], types: Sequence[list[Resource]], out: Output) -> ExitStatus:
+def pair(operands: tuple[str, ...], types: Sequence[list[AnyResource]], out: Output) -> ExitStatus:
     """Compare the kernel objects of two processes, or the files behind two fds.
 
-    Task types: vm, files, fs, sighand, io, sysvsem (default: all six). A type that
-    neither process has (io, sysvsem, a kernel thread's vm) is "none", never "shared".
+    Task types: vm, files, fs, sighand, io, sysvsem (default: all six); namespace
+    types: mnt, net, pid, uts, ipc, user, cgroup, time (-t ns), compared by the
+    namespace's identity. A type that neither process has (io, sysvsem, a kernel
+    thread's vm) is "none", never "shared".
 
     Exit status: 0 every type shared, 1 some not shared, 2 trouble.
     """
@@ -46,7 +49,7 @@ def pair(operands: tuple[str, ...], types: Sequence[list[Resource]], out: Output
         raise click.UsageError("operands mix PID and PID:FD forms; use both of one form")
     # Loaded here, not at the top: completing this command's options needs no ctypes.
     from .. import procs
-    from ..kcmp import compare, compare_files, side
+    from ..kcmp import compare_files, side
 
     report = Report()
     records: list[dict[str, Any]] = []
@@ -70,7 +73,7 @@ def pair(operands: tuple[str, ...], types: Sequence[list[Resource]], out: Output
         s1, s2 = side(pid1), side(pid2)
         for resource in selected:
             result, error = _attempt(
-                report, lambda r=resource: compare(s1, s2, r), out, seen_errors
+                report, lambda r=resource: _compare(s1, s2, r), out, seen_errors
             )
             records.append(view.record(pid1, pid2, resource, result, error=error))
         defaults = view.TASK_DEFAULTS
@@ -83,6 +86,16 @@ def pair(operands: tuple[str, ...], types: Sequence[list[Resource]], out: Output
             title = f"{_name(pid1)} and {_name(pid2)}"
         out.table(out.columns(view.COLUMNS, defaults), map(view.table_row, records), title=title)
     return report.status
+
+
+def _compare(s1: Side, s2: Side, resource: AnyResource) -> Comparison:
+    if isinstance(resource, Namespace):
+        from ..namespaces import compare as compare_namespace
+
+        return compare_namespace(s1, s2, resource)
+    from ..kcmp import compare
+
+    return compare(s1, s2, resource)
 
 
 def _name(pid: int) -> str:

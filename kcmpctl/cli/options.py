@@ -11,7 +11,7 @@ import click
 
 from ..render.columns import Column, ColumnError, choose, parse_spec
 from ..render.terminal import Terminal
-from ..resources import TASK_TYPES, Resource
+from ..resources import TYPE_GROUPS, AnyResource
 from ..status import ExitStatus
 from .params import PidListType, PidType, RegexType, TypeListType, UserType
 
@@ -159,7 +159,7 @@ def output_options(
     return decorate
 
 
-def type_option(allowed: tuple[Resource, ...] = TASK_TYPES) -> Callable[[F], F]:
+def type_option(allowed: tuple[AnyResource, ...] = TYPE_GROUPS["all"]) -> Callable[[F], F]:
     names = ",".join(r.cli_name for r in allowed)
     return click.option(
         "-t",
@@ -168,7 +168,8 @@ def type_option(allowed: tuple[Resource, ...] = TASK_TYPES) -> Callable[[F], F]:
         multiple=True,
         type=TypeListType(allowed),
         metavar="TYPE",
-        help=f"Compare only these types (repeatable, or comma-separated): {names}.",
+        help="Compare only these types (repeatable, or comma-separated): task (the"
+        f" default: the six kcmp task types), ns (the eight namespaces), all, or {names}.",
     )
 
 

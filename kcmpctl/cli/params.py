@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from ..resources import Resource
+from ..resources import TYPE_GROUPS, AnyResource, parse_type
 
 if TYPE_CHECKING:
     from click.shell_completion import CompletionItem
@@ -151,32 +151,34 @@ class PidListType(_Param):
 
 
 class TypeListType(_Param):
-    """kcmp type names separated by commas, from a fixed set."""
+    """Type names separated by commas, from a fixed set, and the group names ``task``,
+    ``ns`` and ``all`` standing for several."""
 
     name = "type"
 
-    def __init__(self, allowed: tuple[Resource, ...]) -> None:
+    def __init__(self, allowed: tuple[AnyResource, ...]) -> None:
         self.allowed = allowed
 
     def convert(
         self, value: Any, param: click.Parameter | None, ctx: click.Context | None
-    ) -> list[Resource]:
+    ) -> list[AnyResource]:
         if isinstance(value, list):
             return value
         names = [n.strip() for n in str(value).split(",")]
         if not any(names) or not all(names):
             self.fail(f"invalid type list {value!r}: empty entry", param, ctx)
-        result = []
+        result: list[AnyResource] = []
         for name in names:
             try:
-                resource = Resource.from_name(name)
+                result.extend(parse_type(name, self.allowed))
             except ValueError:
-                resource = None
-            if resource not in self.allowed:
-                choices = ", ".join(r.cli_name for r in self.allowed)
+                choices = ", ".join([*self.groups(), *(r.cli_name for r in self.allowed)])
                 self.fail(f"unknown type {name!r} (choose from {choices})", param, ctx)
-            result.append(resource)
-        return result
+        return list(dict.fromkeys(result))
+
+    def groups(self) -> list[str]:
+        """The group names that name at least one allowed type."""
+        return [g for g, members in TYPE_GROUPS.items() if set(members) & set(self.allowed)]
 
     def shell_complete(
         self, ctx: click.Context, param: click.Parameter, incomplete: str
@@ -185,9 +187,9 @@ class TypeListType(_Param):
 
         head, sep, last = incomplete.rpartition(",")
         return [
-            CompletionItem(head + sep + r.cli_name)
-            for r in self.allowed
-            if r.cli_name.startswith(last.lower())
+            CompletionItem(head + sep + name)
+            for name in [*self.groups(), *(r.cli_name for r in self.allowed)]
+            if name.startswith(last.lower())
         ]
 
 

@@ -21,18 +21,23 @@ if TYPE_CHECKING:
     from .terminal import Terminal
 
 COLUMNS: tuple[Column, ...] = (
-    Column("TYPE", "kcmp type: vm, files, fs, sighand, io or sysvsem"),
+    Column(
+        "TYPE",
+        "type: kcmp's (vm, files, fs, sighand, io, sysvsem) or a namespace (mnt, net,"
+        " pid, uts, ipc, user, cgroup, time)",
+    ),
     Column("GROUP", "the group's rank within its type, 1 for the largest", "number", right=True),
     Column("SIZE", "how many processes share the object", "number", right=True),
     Column("PIDS", "the processes that share it, ascending (thread IDs with --threads)", "array"),
     Column("COMMANDS", "their names (comm), in the order of PIDS", "array"),
     Column("USERS", "their owners, in the order of PIDS", "array"),
+    Column("KIND", "kcmp, or namespace (grouped by the namespace's identity)"),
 )
 DEFAULTS = ("TYPE", "SIZE", "PIDS", "COMMANDS")
 
 #: the grid's raw form (--grid -r): one line per process and type
 GRID_COLUMNS: tuple[Column, ...] = (
-    Column("TYPE", "kcmp type"),
+    Column("TYPE", "type (kcmp's or a namespace)"),
     Column("PID", "the row's process (thread ID with --threads)", "number", right=True),
     Column("COMMAND", "its name (comm)"),
     Column("CELLS", "one character per column, columns in the order of the rows"),
@@ -41,7 +46,7 @@ GRID_COLUMNS: tuple[Column, ...] = (
 SAME, LESS, GREATER, NONE, UNKNOWN = "=", "<", ">", ".", "?"
 LEGEND = (
     f"{SAME} one object   {LESS} {GREATER} kcmp's order of the row's object against the"
-    f" column's   {NONE} no object   {UNKNOWN} not compared"
+    f" column's (a namespace's: by inode)   {NONE} no object   {UNKNOWN} not compared"
 )
 _CELL_STYLES = {NONE: "dim", UNKNOWN: "warn", SAME: "good"}
 #: how many PIDs a "not compared" line names before it counts the rest
@@ -75,15 +80,25 @@ def document(matrix: Matrix) -> dict[str, Any]:
         "resources": [
             {
                 "type": result.resource.cli_name,
+                "kind": result.resource.kind,
                 "order": list(result.order),
                 "groups": [list(g) for g in result.groups],
                 "absent": list(result.absent),
                 "skipped": [skip(s.id, s.reason) for s in result.skipped],
+                "namespaces": _namespaces(result) if result.resource.kind == "namespace" else None,
             }
             for result in matrix.results
         ],
         "missing": [{"pid": s.id, "reason": s.reason} for s in matrix.missing],
     }
+
+
+def _namespaces(result: TypeResult) -> list[dict[str, Any]]:
+    """Each namespace found, as lsns names it (inode), with its members, by inode."""
+    return [
+        {"ns": ino, "dev": f"{os.major(dev)}:{os.minor(dev)}", "pids": list(cls)}
+        for (dev, ino), cls in zip(result.identities, result.classes, strict=True)
+    ]
 
 
 # ------------------------------------------------------------------- groups view
@@ -99,6 +114,7 @@ def group_records(matrix: Matrix) -> list[dict[str, Cell]]:
             records.append(
                 {
                     "type": result.resource.cli_name,
+                    "kind": result.resource.kind,
                     "group": rank,
                     "size": len(group),
                     "pids": list(group),
@@ -159,7 +175,7 @@ def skipped_lines(matrix: Matrix) -> list[str]:
 
 #: the groups view's closing table, in human output only: what the groups leave out
 SUMMARY_COLUMNS: tuple[Column, ...] = (
-    Column("TYPE", "kcmp type"),
+    Column("TYPE", "type (kcmp's or a namespace)"),
     Column("GROUPS", "objects shared by two processes or more", "number", right=True),
     Column("SHARING", "processes in those groups", "number", right=True),
     Column("ALONE", "processes whose object nobody else shares", "number", right=True),
@@ -250,9 +266,8 @@ def print_grid(out: Terminal, matrix: Matrix) -> None:
                 )
         out.table(GRID_COLUMNS, records)
         return
-    from ..resources import TYPE_INFO
+    from ..resources import object_of
 
-    objects = {info.resource: info.object for info in TYPE_INFO}
     index_w, pid_w, comm_w = _prefix_widths(matrix)
     n = len(matrix.rows)
     threads = any(r.tid is not None for r in matrix.rows)
@@ -260,7 +275,7 @@ def print_grid(out: Terminal, matrix: Matrix) -> None:
         if number:
             out.line("")
         words = summary(result, "threads" if threads else "processes")
-        title = f"{result.resource.cli_name}: {objects[result.resource]}; {words}"
+        title = f"{result.resource.cli_name}: {object_of(result.resource)}; {words}"
         out.line(title, "bold")
         order = grid_order(rows, result)
         reasons = {s.id: s.reason for s in result.skipped}

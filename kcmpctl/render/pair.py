@@ -8,7 +8,7 @@ from .columns import Cell, Column
 
 if TYPE_CHECKING:
     from ..kcmp import Comparison
-    from ..resources import Resource
+    from ..resources import AnyResource
 
 
 def _relation_style(value: Cell) -> str | None:
@@ -20,13 +20,20 @@ def _relation_style(value: Cell) -> str | None:
 
 
 COLUMNS: tuple[Column, ...] = (
-    Column("TYPE", "kcmp type compared (file, vm, files, fs, sighand, io, sysvsem)"),
+    Column(
+        "TYPE",
+        "type compared: kcmp's (file, vm, files, fs, sighand, io, sysvsem) or a namespace"
+        " (mnt, net, pid, uts, ipc, user, cgroup, time)",
+    ),
     Column(
         "RELATION",
         "shared, not shared, none (neither has one), only PID has one, or error",
         style=_relation_style,
     ),
-    Column("ORDER", "kcmp's order of the two objects: =, < or >; - if absent or failed"),
+    Column(
+        "ORDER",
+        "kcmp's order of the two objects (namespaces: by inode): =, < or >; - if absent or failed",
+    ),
     Column("SHARED", "yes when both have the object and it is one object", "boolean"),
     Column("PID1", "first process", "number", right=True),
     Column("PID2", "second process", "number", right=True),
@@ -36,6 +43,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("TARGET1", "what FD1 refers to (/proc/PID/fd link)"),
     Column("TARGET2", "what FD2 refers to (/proc/PID/fd link)"),
     Column("ERROR", "why the comparison failed", style=lambda v: "bad" if v else None),
+    Column("KIND", "kcmp, or namespace (compared by the namespace's identity)"),
 )
 TASK_DEFAULTS = ("TYPE", "RELATION", "ORDER")
 FILE_DEFAULTS = ("TYPE", "FD1", "FD2", "RELATION", "ORDER", "TARGET1", "TARGET2")
@@ -55,7 +63,7 @@ def relation(result: Comparison) -> str:
 def record(
     pid1: int,
     pid2: int,
-    resource: Resource,
+    resource: AnyResource,
     result: Comparison | None,
     *,
     fd1: int | None = None,
@@ -70,6 +78,7 @@ def record(
         "fd1": fd1,
         "fd2": fd2,
         "type": resource.cli_name,
+        "kind": resource.kind,
         "shared": result.shared if result else False,
         "order": result.order.json if result and result.order is not None else None,
         "absent": list(result.absent) if result else [],

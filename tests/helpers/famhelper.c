@@ -8,7 +8,10 @@
  * also die with it (PR_SET_PDEATHSIG), so a killed helper leaves nothing behind.
  *
  * OPs:
- *   clone:NAME:FLAGS   child made by clone(2); FLAGS is 0 or VM|FILES|FS|SIGHAND|IO|SYSVSEM
+ *   clone:NAME:FLAGS   child made by clone(2); FLAGS is 0 or VM|FILES|FS|SIGHAND|IO|SYSVSEM,
+ *                      and NEWNS|NEWNET|NEWPID|NEWUTS|NEWIPC|NEWUSER|NEWCGROUP: a child in
+ *                      namespaces of its own (NEWTIME only with unshare: it applies to
+ *                      children made after)
  *   cthread:NAME       clone(CLONE_VM|CLONE_FS|CLONE_FILES|CLONE_SIGHAND|CLONE_THREAD|
  *                      CLONE_SYSVSEM): a thread made by hand
  *   thread:NAME        a pthread; prints its TID
@@ -17,7 +20,8 @@
  *   exec:NAME:PATH     fork(2) child that execs PATH (no arguments)
  *   ioprio             ioprio_set(IOPRIO_WHO_PROCESS, self, best-effort 4)
  *   semundo            semop(SEM_UNDO) on a new private semaphore: an undo list
- *   unshare:FLAGS      unshare(2) in the main process
+ *   unshare:FLAGS      unshare(2) in the main process (NEWPID and NEWTIME: for children
+ *                      made after)
  *   open:NAME:PATH     open(PATH, O_RDONLY|O_CLOEXEC=0), prints the fd
  *   dup:NAME:FD        dup(FD), prints the new fd
  *   dup2:FD:NEWFD      dup2(FD, NEWFD)
@@ -103,6 +107,16 @@ static int parse_flags(const char *s) {
         else if (!strcmp(tok, "IO")) flags |= CLONE_IO;
         else if (!strcmp(tok, "SYSVSEM")) flags |= CLONE_SYSVSEM;
         else if (!strcmp(tok, "THREAD")) flags |= CLONE_THREAD;
+        else if (!strcmp(tok, "NEWNS")) flags |= CLONE_NEWNS;
+        else if (!strcmp(tok, "NEWNET")) flags |= CLONE_NEWNET;
+        else if (!strcmp(tok, "NEWPID")) flags |= CLONE_NEWPID;
+        else if (!strcmp(tok, "NEWUTS")) flags |= CLONE_NEWUTS;
+        else if (!strcmp(tok, "NEWIPC")) flags |= CLONE_NEWIPC;
+        else if (!strcmp(tok, "NEWUSER")) flags |= CLONE_NEWUSER;
+        else if (!strcmp(tok, "NEWCGROUP")) flags |= CLONE_NEWCGROUP;
+#ifdef CLONE_NEWTIME
+        else if (!strcmp(tok, "NEWTIME")) flags |= CLONE_NEWTIME;
+#endif
         else { fprintf(stderr, "famhelper: unknown flag %s\n", tok); exit(3); }
     }
     return flags;
