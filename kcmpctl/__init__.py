@@ -35,14 +35,31 @@ if TYPE_CHECKING:
         epoll_target,
         probe,
     )
-    from .resources import TASK_TYPES, TYPE_INFO, Order, Resource, TypeInfo
+    from .namespaces import compare_namespace
+    from .resources import (
+        NAMESPACE_INFO,
+        NS_TYPES,
+        TASK_TYPES,
+        TYPE_GROUPS,
+        TYPE_INFO,
+        AnyResource,
+        Namespace,
+        NamespaceInfo,
+        Order,
+        Resource,
+        TypeInfo,
+    )
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "NAMESPACE_INFO",
+    "NS_TYPES",
     "TASK_TYPES",
+    "TYPE_GROUPS",
     "TYPE_INFO",
     "AccessDenied",
+    "AnyResource",
     "BadAddress",
     "BadFileDescriptor",
     "Comparison",
@@ -50,6 +67,8 @@ __all__ = [
     "InvalidArgument",
     "KcmpError",
     "KcmpUnavailable",
+    "Namespace",
+    "NamespaceInfo",
     "NoSuchProcess",
     "NoSuchRegistration",
     "NotSupported",
@@ -59,6 +78,7 @@ __all__ = [
     "__version__",
     "compare",
     "compare_files",
+    "compare_namespace",
     "epoll_order",
     "epoll_target",
     "probe",
@@ -75,13 +95,33 @@ _ERRORS = (
     "InvalidArgument",
     "KcmpError",
     "KcmpUnavailable",
+    "Namespace",
+    "NamespaceInfo",
     "NoSuchProcess",
     "NoSuchRegistration",
     "NotSupported",
 )
-_RESOURCES = ("TASK_TYPES", "TYPE_INFO", "Order", "Resource", "TypeInfo")
+_RESOURCES = (
+    "NAMESPACE_INFO",
+    "NS_TYPES",
+    "TASK_TYPES",
+    "TYPE_GROUPS",
+    "TYPE_INFO",
+    "AnyResource",
+    "Namespace",
+    "NamespaceInfo",
+    "Order",
+    "Resource",
+    "TypeInfo",
+)
 _HOME = {
-    name: "errors" if name in _ERRORS else "resources" if name in _RESOURCES else "kcmp"
+    name: "errors"
+    if name in _ERRORS
+    else "resources"
+    if name in _RESOURCES
+    else "namespaces"
+    if name == "compare_namespace"
+    else "kcmp"
     for name in __all__
     if name != "__version__"
 }

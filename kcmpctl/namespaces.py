@@ -106,6 +106,10 @@ def compare(pid1: int | Side, pid2: int | Side, namespace: Namespace) -> Compari
     return Comparison(sides[0].pid, sides[1].pid, namespace, order(ids[0], ids[1]))
 
 
+#: :func:`compare` under the name the package exports it by
+compare_namespace = compare
+
+
 def reader(namespace: Namespace) -> Callable[[int], Identity]:
     """Identity of one task's namespace; :class:`~kcmpctl.grouping.ItemFailed` with a
     skip reason when it cannot be read."""
