@@ -14,7 +14,7 @@ import contextlib
 import errno
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from . import _syscall, procs
 from .errors import (
@@ -44,9 +44,12 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
-class Comparison:
-    """The answer for one type between two processes (or two fds)."""
+class Comparison(NamedTuple):
+    """The answer for one type between two processes (or two fds).
+
+    A NamedTuple, not a frozen dataclass: as immutable, and ~4x cheaper to define
+    on every start of ``kcmpctl pair``.
+    """
 
     pid1: int
     pid2: int

@@ -2,6 +2,9 @@
 
 Hot paths read /proc directly: a process's stat line costs ~12 µs, psutil's
 ``process_iter`` ~42 µs.  Nothing here calls kcmp.
+
+Records are NamedTuples and plain classes, not dataclasses: a dataclass costs ~1 ms
+to define (it compiles its methods at import), and this module loads on every start.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ import os
 import re
 import select
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 PROC = "/proc"
 PF_KTHREAD = 0x00200000
@@ -18,8 +21,7 @@ PID_MAX_LIMIT = 4_194_304  # the kernel's hard ceiling for pid_max (PID_MAX_LIMI
 PIDFD_THREAD = os.O_EXCL  # pidfd_open() flag for a thread, Linux 6.9+
 
 
-@dataclass(frozen=True, slots=True)
-class Stat:
+class Stat(NamedTuple):
     """The fields of /proc/PID/stat that kcmpctl uses."""
 
     pid: int
@@ -156,8 +158,7 @@ def task_dir(pid: int, tid: int | None = None) -> str:
 FdStat = tuple[int, int, int, int]
 
 
-@dataclass(frozen=True, slots=True)
-class FdListing:
+class FdListing(NamedTuple):
     """The open fds of a process, each with the inode of its file."""
 
     stats: list[FdStat]
@@ -197,8 +198,7 @@ def fd_stats(pid: int, tid: int | None = None) -> FdListing | None:
         os.close(dirfd)
 
 
-@dataclass(frozen=True, slots=True)
-class FdSnapshot:
+class FdSnapshot(NamedTuple):
     """One fd's /proc link and fdinfo text, and the inode it refers to after both reads."""
 
     target: str
@@ -350,7 +350,6 @@ def resolve_user(spec: str) -> int:
 # --------------------------------------------------------------------------- selection
 
 
-@dataclass(slots=True)
 class Task:
     """A selected process (or, with threads, a thread) and how to know it is still it.
 
@@ -360,15 +359,32 @@ class Task:
     at the end whether this is still the process that was selected.
     """
 
-    pid: int
-    tid: int
-    comm: str
-    ppid: int
-    uid: int | None
-    starttime: int
-    kthread: bool
-    zombie: bool
-    pidfd: int | None = field(default=None, repr=False)
+    __slots__ = ("comm", "kthread", "pid", "pidfd", "ppid", "starttime", "tid", "uid", "zombie")
+
+    def __init__(
+        self,
+        pid: int,
+        tid: int,
+        comm: str,
+        ppid: int,
+        uid: int | None,
+        starttime: int,
+        kthread: bool,
+        zombie: bool,
+        pidfd: int | None = None,
+    ) -> None:
+        self.pid = pid
+        self.tid = tid
+        self.comm = comm
+        self.ppid = ppid
+        self.uid = uid
+        self.starttime = starttime
+        self.kthread = kthread
+        self.zombie = zombie
+        self.pidfd = pidfd
+
+    def __repr__(self) -> str:
+        return f"Task(pid={self.pid}, tid={self.tid}, comm={self.comm!r})"
 
     @property
     def id(self) -> int:
@@ -450,8 +466,7 @@ def gone_tasks(tasks: Sequence[Task]) -> set[int]:
         watch.close()
 
 
-@dataclass(frozen=True, slots=True)
-class Selection:
+class Selection(NamedTuple):
     tasks: list[Task]
     #: explicitly named PIDs that could not be selected, with the reason
     missing: list[tuple[int, str]]

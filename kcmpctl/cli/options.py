@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import click
+from click.parser import _normalize_opt, _OptionParser, _ParsingState
 
 from ..render.columns import Column, ColumnError, choose, parse_spec
 from ..render.terminal import Terminal
@@ -32,6 +33,24 @@ class Output(Terminal):
 _LIST_COLUMNS_FLAGS = re.compile(r"^(--list-columns|-[JrnqH]*H[JrnqH]*)$")
 
 
+class _Parser(_OptionParser):
+    """click's parser, minus a detour on every short option.
+
+    click looks each ``-x`` up as a long option first, and the NoSuchOption it raises
+    for the miss computes close matches with difflib (~1 ms to import, on every run
+    with a short option) before it falls back to the short option.  A word that is no
+    long option goes to the short-option lookup at once, which is where click would
+    end up; everything else takes click's own path.
+    """
+
+    def _process_opts(self, arg: str, state: _ParsingState) -> None:
+        name = _normalize_opt(arg.split("=", 1)[0], self.ctx)
+        if arg[:2] not in self._opt_prefixes and name not in self._long_opt:
+            self._match_short_opt(arg, state)
+        else:
+            super()._process_opts(arg, state)
+
+
 class ListingCommand(click.Command):
     """A command whose ``-H`` lists columns even when its operands are missing.
 
@@ -45,6 +64,12 @@ class ListingCommand(click.Command):
         if any(_LIST_COLUMNS_FLAGS.match(arg) for arg in options):
             ctx.resilient_parsing = True
         return super().parse_args(ctx, args)
+
+    def make_parser(self, ctx: click.Context) -> _OptionParser:
+        parser = _Parser(ctx)
+        for param in self.get_params(ctx):
+            param.add_to_parser(parser, ctx)
+        return parser
 
 
 def list_columns(out: Terminal, available: Sequence[Column], defaults: Sequence[str]) -> None:
