@@ -53,7 +53,7 @@ def test_completing_options_loads_no_ctypes(command: str) -> None:
     # Option names, then a typed option value where the command has one.
     out, modules = completion_loads(f"kcmpctl {command} -")
     assert "--json" in out
-    assert not modules & {"ctypes", "rich", "psutil", "dataclasses"}, modules
+    assert not modules & {"ctypes", "rich", "psutil"}, modules
 
 
 def test_completing_types_loads_no_ctypes() -> None:

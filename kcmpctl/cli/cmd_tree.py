@@ -7,8 +7,8 @@ from collections.abc import Sequence
 
 import click
 
-from ..kcmp import TASK_TYPES, Resource
 from ..render import tree as view
+from ..resources import TASK_TYPES, Resource
 from ..status import ExitStatus, Report
 from .options import (
     ListingCommand,
