@@ -44,6 +44,12 @@
  *                      a grandchild that shares its grandparent's fd table, not its
  *                      parent's); their output lines come first, then NAME's PID
  *   tunshare:NAME:FLAGS a pthread that calls unshare(FLAGS); prints its TID
+ *   openfd:FD:PATH     open(PATH, O_RDWR) placed at fd FD (a FIFO opens without blocking)
+ *   nest:NAME:N        fork(2) child that runs the next N OPs itself (they may nest), then
+ *                      waits; the parent prints NAME PID once they are done and goes on
+ *                      after them
+ *   flip:FD1:FD2:FD    a thread that loops dup2(FD1, FD); dup2(FD2, FD) until the end:
+ *                      fd FD changes between two open file descriptions all the time
  *
  * The helper is a child subreaper: descendants orphaned when a sub child dies are
  * reaped by it too.
@@ -167,7 +173,17 @@ static void close_on_signal(int sig) {
     close(sigclose_fd);
 }
 
-static void op(char *spec);
+static int op(char *spec, char **rest, int nrest);
+static void run_ops(int argc, char **argv, int from, int to);
+
+static void *flipper(void *arg) {
+    int *fds = arg;
+    for (;;) {
+        dup2(fds[0], fds[2]);
+        dup2(fds[1], fds[2]);
+    }
+    return NULL;
+}
 
 struct sub_args {
     char *ops;
@@ -181,7 +197,7 @@ static int sub_main(void *arg) {
     for (char *next, *one = args->ops; one; one = next) {
         next = strchr(one, ',');
         if (next) *next++ = '\0';
-        op(one);
+        op(one, NULL, 0);
     }
     fflush(stdout);
     if (write(args->done, "", 1) != 1) die("write");
@@ -189,7 +205,7 @@ static int sub_main(void *arg) {
     return 0;
 }
 
-static void op(char *spec) {
+static int op(char *spec, char **rest, int nrest) {
     char *name = strchr(spec, ':');
     char *arg = NULL;
     if (name) {
@@ -335,10 +351,76 @@ static void op(char *spec) {
         struct sigaction sa = {.sa_handler = close_on_signal, .sa_flags = SA_RESTART};
         sigclose_fd = atoi(name);
         if (sigaction(SIGUSR1, &sa, NULL)) die("sigaction");
+    } else if (!strcmp(spec, "openfd")) {
+        int fd = open(arg, O_RDWR), at = atoi(name);
+        if (fd < 0) die("open");
+        if (fd != at) {
+            if (dup2(fd, at) < 0) die("dup2");
+            close(fd);
+        }
+    } else if (!strcmp(spec, "nest")) {
+        int n = atoi(arg), done[2];
+        char c = 0;
+        if (n < 0 || n > nrest) {
+            fprintf(stderr, "famhelper: nest:%s needs %d more OPs\n", name, n);
+            exit(3);
+        }
+        if (pipe(done)) die("pipe");
+        /* Out of the way of the fd numbers the OPs choose. */
+        for (int i = 0; i < 2; i++) {
+            int high = fcntl(done[i], F_DUPFD_CLOEXEC, 900);
+            if (high < 0) die("fcntl");
+            close(done[i]);
+            done[i] = high;
+        }
+        fflush(stdout);
+        pid_t parent = getpid();
+        pid_t pid = fork();
+        if (pid < 0) die("fork");
+        if (pid == 0) {
+            prctl(PR_SET_PDEATHSIG, SIGKILL);
+            if (getppid() != parent) _exit(0);
+            close(done[0]);
+                        nchildren = 0;
+            nsems = 0;
+            run_ops(nrest, rest, 0, n);
+            fflush(stdout);
+            if (write(done[1], &c, 1) != 1) die("write");
+            close(done[1]);
+            for (;;) pause();
+        }
+        close(done[1]);
+        add_child(pid);
+        if (read(done[0], &c, 1) != 1) die("nest: the child died");
+        close(done[0]);
+        printf("%s %d\n", name, pid);
+        return n;
+    } else if (!strcmp(spec, "flip")) {
+        static int flips[64][3];
+        static int nflips;
+        char *third = arg ? strchr(arg, ':') : NULL;
+        if (!third || nflips == 64) {
+            fprintf(stderr, "famhelper: flip needs FD1:FD2:FD\n");
+            exit(3);
+        }
+        *third++ = '\0';
+        int *f = flips[nflips++];
+        f[0] = atoi(name);
+        f[1] = atoi(arg);
+        f[2] = atoi(third);
+        /* FD is open before the OPs after this one run (and before "ready"). */
+        if (dup2(f[0], f[2]) < 0) die("dup2");
+        pthread_t t;
+        if (pthread_create(&t, NULL, flipper, f)) die("pthread_create");
     } else {
         fprintf(stderr, "famhelper: unknown op %s\n", spec);
         exit(3);
     }
+    return 0;
+}
+
+static void run_ops(int argc, char **argv, int from, int to) {
+    for (int i = from; i < to && i < argc; i++) i += op(argv[i], argv + i + 1, to - i - 1);
 }
 
 int main(int argc, char **argv) {
@@ -346,7 +428,7 @@ int main(int argc, char **argv) {
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     prctl(PR_SET_CHILD_SUBREAPER, 1);
     printf("pid %d\n", getpid());
-    for (int i = 1; i < argc; i++) op(argv[i]);
+    run_ops(argc, argv, 1, argc);
     printf("ready\n");
     waiter(NULL);
     return 0;
