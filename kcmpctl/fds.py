@@ -28,7 +28,15 @@ from typing import TypeVar
 
 from . import procs
 from .errors import DENIED
-from .grouping import FdRef, ItemFailed, file_comparator, sort_groups, task_comparator
+from .grouping import (
+    CHANGED,
+    FdRef,
+    ItemFailed,
+    file_comparator,
+    sort_groups,
+    sort_settled,
+    task_comparator,
+)
 from .kcmp import Resource, probe
 from .procs import Task
 
@@ -119,6 +127,8 @@ class Skipped:
     pid: int
     command: str
     reason: str
+    #: the one fd left out, when the rest of the process is in the result
+    fd: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,9 +199,17 @@ _by_fd = operator.itemgetter(1, 0)
 
 
 def _shared(
-    buckets: dict[Inode, list[FdRef]], dups: bool, skipped: dict[int, str], pid_of: dict[int, int]
+    buckets: dict[Inode, list[FdRef]],
+    dups: bool,
+    skipped: dict[int, str],
+    changed: set[FdRef],
+    pid_of: dict[int, int],
 ) -> list[tuple[Inode, list[FdRef]]]:
-    """Descriptions (as runs of equal fds) held by two tables, or by two fds with *dups*."""
+    """Descriptions (as runs of equal fds) held by two tables, or by two fds with *dups*.
+
+    Every comparison of the scan is made here.  Fds seen moving from one description
+    to another meanwhile are added to *changed*, and are in no description.
+    """
     cmp = file_comparator()
     found: list[tuple[Inode, list[FdRef]]] = []
     for key, items in buckets.items():
@@ -200,11 +218,12 @@ def _shared(
         # Inherited fds keep their numbers: ordered by fd, the fds of one description
         # lie together and timsort merges them as runs (~20% fewer kcmp calls, measured).
         items.sort(key=_by_fd)
-        grouping = sort_groups(items, cmp, max_rounds=ROUNDS)
-        for cls in grouping.classes:
+        settled = sort_settled(items, cmp)
+        for cls in settled.classes:
             if len(cls) >= 2 and (dups or len({tid for tid, _ in cls}) >= 2):
                 found.append((key, cls))
-        for (tid, _), reason in grouping.failed.items():
+        changed.update(settled.changed)
+        for (tid, _), reason in settled.failed.items():
             # "closed" fds are just gone; exits are found by the final check.
             if reason not in ("closed", EXITED):
                 skipped.setdefault(pid_of[tid], reason)
@@ -300,10 +319,11 @@ def scan(tasks: Sequence[Task], *, dups: bool = False) -> Scan:
     live = [t for t in tasks if not t.kthread and not (t.zombie and t.tid == t.pid)]
     by_id = {t.id: t for t in live}
     skipped: dict[int, str] = {}
+    changed: set[FdRef] = set()
 
     tables = _fd_tables(live, skipped)
     buckets, modes = _buckets(tables, skipped)
-    found = _shared(buckets, dups, skipped, {t.id: t.pid for t in live})
+    found = _shared(buckets, dups, skipped, changed, {t.id: t.pid for t in live})
     details = [_details(fds, inode, by_id) for inode, fds in found]
 
     sharing = []
@@ -331,7 +351,9 @@ def scan(tasks: Sequence[Task], *, dups: bool = False) -> Scan:
     descriptions = [desc for desc in described if desc is not None]
     descriptions.sort(key=lambda d: (d.holders[0].pid, d.holders[0].fd, d.ino))
     comm = {t.pid: t.comm for t in tasks}
-    return Scan(
-        tuple(descriptions),
-        tuple(Skipped(pid, comm[pid], reason) for pid, reason in sorted(skipped.items())),
+    skips = [Skipped(pid, comm[pid], reason) for pid, reason in skipped.items()]
+    skips += (
+        Skipped(t.pid, t.comm, CHANGED, fd) for tid, fd in changed for t in alive.get(tid, ())
     )
+    skips.sort(key=lambda s: (s.pid, -1 if s.fd is None else s.fd))
+    return Scan(tuple(descriptions), tuple(skips))

@@ -186,3 +186,128 @@ def file_comparator() -> Callable[[FdRef, FdRef], int]:
         raise _failed((Side(a[0], a[0], a[1]), Side(b[0], b[0], b[1])), Resource.FILE, get_errno())
 
     return cmp
+
+
+#: The reason recorded for an item whose kernel object changed while it was compared.
+CHANGED = "changed during the scan"
+
+
+@dataclass
+class Settled(Generic[T]):
+    """Classes proven on one order, the items seen changing, and the items that failed."""
+
+    classes: list[list[T]] = field(default_factory=list)
+    changed: list[T] = field(default_factory=list)
+    failed: dict[T, str] = field(default_factory=dict)
+
+
+#: Rounds of :func:`settle` before every item of a remaining contradiction is held changed.
+SETTLE_ROUNDS = 4
+#: Fresh looks at each pair of a contradiction in the first round, to see which item's
+#: answers vary (doubled each round).
+_LOOKS = 2
+
+
+def settle(order: Sequence[T], cmp: Callable[[T, T], int]) -> Settled[T]:
+    """Prove the classes of a sorted *order* anew, and find the items that changed.
+
+    A neighbour pass links comparisons made at different moments: an fd that moves
+    from one description to another between two calls links both ("a = F" then
+    "F = b"), although a and b differ.  So each item is compared with the next one
+    and with the one after it.  With at most one changing item among any three
+    neighbours, a and b are then compared directly across F, and a contradiction
+    shows (a = F = b but a ≠ b; a = b but a < F ≤ b); the items that never change are
+    grouped exactly, and a changing item joins a class only through an equality that
+    held at one moment.  A contradiction is looked at again: an item whose answers
+    against two partners vary while theirs against each other do not is the one that
+    changed, and is set aside in ``changed``; then the rest is sorted and proven
+    again.  After :data:`SETTLE_ROUNDS` rounds every item of a contradiction left is
+    set aside.  Items that fail (:class:`ItemFailed`) are dropped into ``failed``.
+    """
+    result: Settled[T] = Settled()
+    compare = _failures_last(cmp, result.failed)
+    current = list(order)
+    rounds = 0
+    while True:
+        if rounds:
+            current = sorted(current, key=functools.cmp_to_key(compare))
+        known = len(result.failed)
+        near = [compare(a, b) for a, b in itertools.pairwise(current)]
+        far = [compare(a, c) for a, c in zip(current, current[2:], strict=False)]
+        if len(result.failed) > known:
+            current = [i for i in current if i not in result.failed]
+            continue  # an item failed: prove the order without it
+        spots = _contradictions(near, far)
+        if not spots:
+            result.classes = _classes(current, near)
+            return result
+        rounds += 1
+        seen = _answers(current, near, far)
+        suspects = {current[j] for i in spots for j in range(i, min(i + 3, len(current)))}
+        # Twice as many looks each round: a fast dup2 loop shows in a few.
+        blamed = _changed(suspects, seen, compare, _LOOKS << rounds) - result.failed.keys()
+        if not blamed and rounds >= SETTLE_ROUNDS:
+            # Nothing to pin it on (two items alone, say): each suspect is left in a
+            # class of its own, which claims nothing.
+            result.classes = _classes_apart(current, near, suspects)
+            return result
+        result.changed.extend(i for i in current if i in blamed)
+        current = [i for i in current if i not in blamed and i not in result.failed]
+
+
+def sort_settled(items: Sequence[T], cmp: Callable[[T, T], int]) -> Settled[T]:
+    """*items* sorted with *cmp* and proven by :func:`settle`: the classes ascending."""
+    failed: dict[T, str] = {}
+    ordered = sorted(items, key=functools.cmp_to_key(_failures_last(cmp, failed)))
+    settled = settle([i for i in ordered if i not in failed], cmp)
+    settled.failed.update(failed)
+    return settled
+
+
+def _classes_apart(order: list[T], near: list[int], apart: set[T]) -> list[list[T]]:
+    """Runs of equal neighbours, each item of *apart* in a class of its own."""
+    classes: list[list[T]] = []
+    for i, item in enumerate(order):
+        if i and near[i - 1] == 0 and item not in apart and order[i - 1] not in apart:
+            classes[-1].append(item)
+        else:
+            classes.append([item])
+    return classes
+
+
+def _contradictions(near: list[int], far: list[int]) -> list[int]:
+    """Where three neighbours (i, i+1, i+2), or two at the end, cannot be in one order."""
+    spots = [i for i, sign in enumerate(near) if sign > 0]
+    for i, sign in enumerate(far):
+        equal_links = near[i] == 0 and near[i + 1] == 0
+        if sign > 0 or equal_links != (sign == 0):
+            spots.append(i)
+    return sorted(set(spots))
+
+
+def _answers(current: list[T], near: list[int], far: list[int]) -> dict[tuple[T, T], set[int]]:
+    seen: dict[tuple[T, T], set[int]] = {}
+    for (a, b), sign in zip(itertools.pairwise(current), near, strict=True):
+        seen[(a, b)] = {sign}
+    for a, c, sign in zip(current, current[2:], far, strict=False):
+        seen[(a, c)] = {sign}
+    return seen
+
+
+def _changed(
+    suspects: set[T],
+    seen: dict[tuple[T, T], set[int]],
+    compare: Callable[[T, T], int],
+    looks: int,
+) -> set[T]:
+    """The suspects whose answers against two or more partners varied between looks."""
+    pairs = [pair for pair in seen if pair[0] in suspects or pair[1] in suspects]
+    for _ in range(looks):
+        for pair in pairs:
+            seen[pair].add(compare(*pair))
+    varied: dict[T, int] = {}
+    for a, b in pairs:
+        if len(seen[(a, b)]) > 1:
+            varied[a] = varied.get(a, 0) + 1
+            varied[b] = varied.get(b, 0) + 1
+    return {item for item, count in varied.items() if count >= 2 and item in suspects}

@@ -344,7 +344,7 @@ def test_process_exiting_after_its_fds_were_listed(
         [(fam.pid, r), (c2, r)], [[fam.pid], [c2]], flags=READ_END, kind="FIFO"
     )
     assert c1 not in pids_in(doc)
-    assert {"pid": c1, "command": "famhelper", "reason": "exited"} in doc["skipped"]
+    assert {"pid": c1, "command": "famhelper", "reason": "exited", "fd": None} in doc["skipped"]
 
 
 def test_process_exiting_after_the_comparisons(
@@ -449,7 +449,7 @@ def test_fd_whose_file_cannot_be_stated(
         [(fam.pid, r), (c2, r)], [[fam.pid], [c2]], flags=READ_END, kind="FIFO"
     )
     assert holding(doc, c1, w) is not None  # its other fds are still compared
-    assert doc["skipped"] == [{"pid": c1, "command": "famhelper", "reason": reason}]
+    assert doc["skipped"] == [{"pid": c1, "command": "famhelper", "reason": reason, "fd": None}]
 
     status, _, err = kcmpctl("fds", "--tree", str(fam.pid))
     assert status == 0
@@ -573,7 +573,9 @@ def test_missing_pid_is_trouble(kcmpctl: Run, family: Start) -> None:
 
     assert status == 2
     assert err == f"kcmpctl: process {pid}: no such process\n"
-    assert doc["skipped"] == [{"pid": pid, "command": None, "reason": "no such process"}]
+    assert doc["skipped"] == [
+        {"pid": pid, "command": None, "reason": "no such process", "fd": None}
+    ]
     assert holding(doc, fam.pid, 0) is not None  # the rest is still answered
 
 
@@ -609,7 +611,8 @@ def test_selected_unreadable_process_is_skipped_not_trouble(kcmpctl: Run) -> Non
 
     status, doc, err = scan(kcmpctl, "-c", pattern)
     assert (status, err) == (0, "")
-    assert {"pid": pid, "command": name, "reason": "permission denied"} in doc["skipped"]
+    denied = {"pid": pid, "command": name, "reason": "permission denied", "fd": None}
+    assert denied in doc["skipped"]
 
 
 @pytest.mark.parametrize(

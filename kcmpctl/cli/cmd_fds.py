@@ -80,7 +80,7 @@ def fds(
             {
                 "descriptions": records,
                 "skipped": [view.skipped_record(pid, None, why) for pid, why in selection.missing]
-                + [view.skipped_record(s.pid, s.command, s.reason) for s in result.skipped],
+                + [view.skipped_record(s.pid, s.command, s.reason, s.fd) for s in result.skipped],
             }
         )
     elif records or not report.trouble:
@@ -97,9 +97,13 @@ def _report_skipped(result: Scan, named: set[int], report: Report, out: Output) 
 
     unread = []
     for item in result.skipped:
+        where = f"process {item.pid}" if item.fd is None else f"process {item.pid} fd {item.fd}"
         if item.pid in named:
             report.fail()
-            out.warn(f"process {item.pid}: {explain(item.reason)}")
+            out.warn(f"{where}: {explain(item.reason)}")
+        elif item.fd is not None:
+            # One fd left out ("changed during the scan"): said even with -J.
+            out.warn(f"skipped {where} ({item.command}): {item.reason}")
         elif item.reason != EXITED:
             unread.append(item)
     if not unread or out.mode in ("json", "quiet"):

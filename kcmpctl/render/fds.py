@@ -54,9 +54,11 @@ def record(desc: Description) -> dict[str, Any]:
     }
 
 
-def skipped_record(pid: int, command: str | None, reason: str) -> dict[str, Any]:
-    """One element of ``{"skipped": [...]}``."""
-    return {"pid": pid, "command": command, "reason": reason}
+def skipped_record(
+    pid: int, command: str | None, reason: str, fd: int | None = None
+) -> dict[str, Any]:
+    """One element of ``{"skipped": [...]}``: *fd* when only that fd is left out."""
+    return {"pid": pid, "command": command, "reason": reason, "fd": fd}
 
 
 def table_row(rec: dict[str, Any]) -> dict[str, Any]:
