@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 from . import procs
 from .errors import KcmpError, NoSuchRegistration, from_errno
+from .grouping import CHANGED, ItemFailed, settle
 from .kcmp import (
     Order,
     Resource,
@@ -160,10 +161,12 @@ class Target:
 
 @dataclass(frozen=True, slots=True)
 class Skipped:
-    """A process that could not be searched; its fds may hold registered files."""
+    """A process that could not be searched (its fds may hold registered files), or one
+    fd of it that changed during the scan."""
 
     pid: int
     error: KcmpError
+    fd: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,11 +285,14 @@ def find_holders(
     """Prove who holds each registered file: *pid* first, then each of *candidates*.
 
     A candidate that exits or closes an fd meanwhile is passed over; one that may not
-    be inspected is listed in ``skipped``.  Trouble with the epoll itself raises.
+    be inspected is listed in ``skipped``, as is an fd seen moving from one file to
+    another during the scan.  Trouble with the epoll itself raises.
     """
     epoll = side(pid)
     search = _Search(epoll, epfd)
-    wanted = {r.ino for r in registrations}
+    by_ino: dict[int, list[Registration]] = {}
+    for reg in registrations:
+        by_ino.setdefault(reg.ino, []).append(reg)
     # Inode numbers alone pick candidates: sdev is not comparable with st_dev (btrfs
     # reports a device per subvolume), and a number shared by two filesystems costs one
     # more kcmp, never a wrong answer.
@@ -304,19 +310,45 @@ def find_holders(
         # An fd whose file cannot be stat()ed (a dead FUSE mount) cannot be matched by
         # inode: it is passed over, as a closed one is.
         for fd, _, ino, _ in listing.stats if listing is not None else ():
-            if ino in wanted:
+            if ino in by_ino:
                 buckets.setdefault(ino, []).append(_Fd(candidate, task, fd))
-    ordered = {ino: _Bucket(search.sort(fds), pid) for ino, fds in buckets.items()}
 
+    found: dict[tuple[int, int], list[_Fd] | None] = {}
+    for ino, regs in by_ino.items():
+        fds = buckets.get(ino, [])
+        if len(regs) <= _direct_limit(len(fds)):
+            for reg in regs:
+                found[reg.tfd, reg.toff] = search.prove_each(fds, reg)
+        else:
+            bucket = _Bucket(search.sort(fds), pid)
+            for reg in regs:
+                found[reg.tfd, reg.toff] = search.find(bucket, reg)
     targets = []
     for reg in registrations:
-        found = search.find(ordered.get(reg.ino), reg)
-        if found is not None:
-            targets.append(_target(pid, reg, found))
+        holders = found[reg.tfd, reg.toff]
+        if holders is not None:
+            targets.append(_target(pid, reg, holders))
     # Answers about an epoll whose process exited meanwhile are no answers at all.
     _probe(epoll, epfd)
-    skipped = tuple(Skipped(p, e) for p, e in sorted(search.skipped.items()))
-    return Listing(pid, epfd, tuple(targets), skipped)
+    skipped = [Skipped(p, e) for p, e in search.skipped.items()]
+    skipped += (Skipped(f.pid, _changed(f), f.fd) for f in search.changed)
+    skipped.sort(key=lambda s: (s.pid, -1 if s.fd is None else s.fd))
+    return Listing(pid, epfd, tuple(targets), tuple(skipped))
+
+
+def _direct_limit(fds: int) -> int:
+    """How many registrations of one inode are proven against each of its *fds* directly.
+
+    Proving every fd against every registration takes r·m KCMP_EPOLL_TFD calls and needs
+    no order, so nothing that changes meanwhile can mislead it; sorting takes about
+    m·log2(m) KCMP_FILE calls and then a search per registration.  A pipe, FIFO or
+    socket is most often registered once: it is proven directly.
+    """
+    return max(1, fds.bit_length())
+
+
+def _changed(fd: _Fd) -> KcmpError:
+    return KcmpError(0, f"process {fd.pid} fd {fd.fd}", CHANGED, pids=(fd.pid,), fds=(fd.fd,))
 
 
 def _denied(pid: int) -> KcmpError:
@@ -370,27 +402,73 @@ class _Search:
         self.epoll = epoll
         self.epfd = epfd
         self.skipped: dict[int, KcmpError] = {}
+        self.changed: list[_Fd] = []
 
     def sort(self, fds: list[_Fd]) -> list[_Fd]:
-        """*fds* in KCMP_FILE order (equal files side by side)."""
+        """*fds* in KCMP_FILE order (equal files side by side), proven by
+        :func:`~kcmpctl.grouping.settle`: fds seen changing are set aside."""
         while True:
             try:
-                return sorted(fds, key=functools.cmp_to_key(self._file_cmp))
+                ordered = sorted(fds, key=functools.cmp_to_key(self._file_cmp))
+                break
             except _Unusable as gone:
                 self._drop(fds, gone)
+        settled = settle(ordered, self._settle_cmp)
+        self.changed += settled.changed
+        ordered = [f for cls in settled.classes for f in cls]
+        for item, reason in settled.failed.items():
+            self._drop(ordered, _Unusable(item, int(reason)))
+        return ordered
 
-    def find(self, bucket: _Bucket | None, reg: Registration) -> list[_Fd] | None:
-        """The fds of *bucket* that are *reg*'s file; None if *reg* is gone."""
+    def _settle_cmp(self, a: _Fd, b: _Fd) -> int:
         try:
-            found = self._search(bucket, reg) if bucket is not None else []
-            if not found:
-                # Unheld, or gone since fdinfo was read: the kernel drops a registration
-                # when the last holder closes its file.  Asking with the epoll's own fd
-                # tells which.
-                epoll_order(self.epoll, self.epfd, self.epoll, self.epfd, reg.tfd, reg.toff)
+            return self._file_cmp(a, b)
+        except _Unusable as gone:
+            # settle() keeps a reason per item: here the errno, for _drop.
+            raise ItemFailed(gone.fd, str(gone.code), gone.code) from gone
+
+    def prove_each(self, fds: list[_Fd], reg: Registration) -> list[_Fd] | None:
+        """The fds of *fds* that are *reg*'s file, each proven against the registration
+        itself (which no fd table change can touch); None if *reg* is gone."""
+        found = []
+        try:
+            for fd in list(fds):
+                try:
+                    if self._epoll_order(fd, reg) is Order.EQUAL:
+                        found.append(fd)
+                except _Unusable as gone:
+                    self._drop(fds, gone)
         except NoSuchRegistration:
             return None
+        return self._exists(reg, [f for f in found if f in fds])
+
+    def find(self, bucket: _Bucket, reg: Registration) -> list[_Fd] | None:
+        """The fds of *bucket* that are *reg*'s file; None if *reg* is gone."""
+        try:
+            found = self._search(bucket, reg)
+        except NoSuchRegistration:
+            return None
+        return self._exists(reg, found)
+
+    def _exists(self, reg: Registration, found: list[_Fd]) -> list[_Fd] | None:
+        """*found*; or None when it is empty because *reg* is gone."""
+        if not found:
+            # Unheld, or gone since fdinfo was read: the kernel drops a registration
+            # when the last holder closes its file.  Asking with the epoll's own fd
+            # tells which.
+            try:
+                epoll_order(self.epoll, self.epfd, self.epoll, self.epfd, reg.tfd, reg.toff)
+            except NoSuchRegistration:
+                return None
         return found
+
+    def _epoll_order(self, fd: _Fd, reg: Registration) -> Order:
+        try:
+            return epoll_order(fd.side, fd.fd, self.epoll, self.epfd, reg.tfd, reg.toff)
+        except NoSuchRegistration:
+            raise
+        except KcmpError as err:
+            raise self._unusable(err.errno or 0, fd, err=err) from err
 
     def _search(self, bucket: _Bucket, reg: Registration) -> list[_Fd]:
         while True:
@@ -416,38 +494,36 @@ class _Search:
 
         @functools.cache
         def order(i: int) -> Order:
-            fd = fds[i]
-            try:
-                return epoll_order(fd.side, fd.fd, self.epoll, self.epfd, reg.tfd, reg.toff)
-            except NoSuchRegistration:
-                raise
-            except KcmpError as err:
-                raise self._unusable(err.errno or 0, fd, err=err) from err
+            return self._epoll_order(fds[i], reg)
 
         lo, hi = 0, len(fds)
-        if hint is not None:
-            if order(hint) is Order.EQUAL:
-                return self._run_around(fds, hint)
-            lo, hi = (hint + 1, hi) if order(hint) is Order.LESS else (lo, hint)
-        while lo < hi:  # the first fd not sorting before the registered file
-            mid = (lo + hi) // 2
-            if order(mid) is Order.LESS:
-                lo = mid + 1
-            else:
-                hi = mid
-        if lo == len(fds) or order(lo) is not Order.EQUAL:
-            return []
-        return self._run_around(fds, lo)
+        if hint is not None and order(hint) is Order.EQUAL:
+            lo = hint
+        else:
+            if hint is not None:
+                lo, hi = (hint + 1, hi) if order(hint) is Order.LESS else (lo, hint)
+            while lo < hi:  # the first fd not sorting before the registered file
+                mid = (lo + hi) // 2
+                if order(mid) is Order.LESS:
+                    lo = mid + 1
+                else:
+                    hi = mid
+            if lo == len(fds) or order(lo) is not Order.EQUAL:
+                return []
+        # Its neighbours were found equal to it at other moments: each is proven
+        # against the registration itself, which no fd table change can touch.
+        start, end = self._run_around(fds, lo)
+        return [fds[i] for i in range(start, end) if i == lo or order(i) is Order.EQUAL]
 
-    def _run_around(self, fds: list[_Fd], i: int) -> list[_Fd]:
-        """*fds[i]* and its neighbours that are the same file."""
+    def _run_around(self, fds: list[_Fd], i: int) -> tuple[int, int]:
+        """Where *fds[i]* and its neighbours that are the same file start and end."""
         lo = i
         while lo > 0 and self._file_cmp(fds[lo - 1], fds[i]) == 0:
             lo -= 1
         hi = i + 1
         while hi < len(fds) and self._file_cmp(fds[hi], fds[i]) == 0:
             hi += 1
-        return fds[lo:hi]
+        return lo, hi
 
     def _unusable(self, code: int, *fds: _Fd, err: KcmpError | None = None) -> Exception:
         """The first of *fds* that cannot be compared even with itself, else the error.

@@ -500,7 +500,7 @@ def test_denied_candidates_are_trouble_only_when_named(family: Start) -> None:
         "pid": fam.pid,
         "epfd": 3,
         "targets": [record],
-        "skipped": [{"pid": os.getpid(), "reason": denied}],
+        "skipped": [{"pid": os.getpid(), "reason": denied, "fd": None}],
     }
     # Named with -p, the same gap is trouble; what could be found is still printed.
     status, out, err = as_user(NOBODY, "epoll", str(fam.pid), "3", "-J", "-p", str(root_fam.pid))

@@ -106,10 +106,12 @@ def epoll_command(
     else:
         candidates = related_processes(pid)
     listing = find_holders(pid, epfd, registrations, candidates)
-    if named:
+    for skipped in listing.skipped:
         # Asked for by name, so a gap in the answer; found by --all or by kinship, not.
-        for skipped in listing.skipped:
+        # An fd that changed during the scan is said in any case.
+        if named or skipped.fd is not None:
             out.warn(str(skipped.error))
+        if named:
             report.fail()
     for target in listing.targets:
         report.differ(target.status is not Status.OK)

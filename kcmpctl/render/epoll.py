@@ -61,7 +61,7 @@ def document(listing: Listing) -> dict[str, Any]:
         "pid": listing.pid,
         "epfd": listing.epfd,
         "targets": [record(t) for t in listing.targets],
-        "skipped": [{"pid": s.pid, "reason": s.error.reason} for s in listing.skipped],
+        "skipped": [{"pid": s.pid, "reason": s.error.reason, "fd": s.fd} for s in listing.skipped],
     }
 
 
