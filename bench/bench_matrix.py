@@ -1,6 +1,7 @@
 """Benchmark `kcmpctl matrix` against lsns, a C floor and naive all-pairs grouping.
 
     python bench/bench_matrix.py [-n 2000] [--family 5] [--runs 7] [--naive-runs 1]
+    python bench/bench_matrix.py --churn 200 [--churn-ms 50] [-n 2000] [--runs 7]
 
 Spawns N processes in families that share one fd table and one fs_struct (clone with
 CLONE_FILES|CLONE_FS; family sizes 1, 2, ..., --family, 1, 2, ...), then times whole
@@ -13,6 +14,13 @@ processes, interleaved run by run so that load from elsewhere hits all alike:
   over the same pids and over the whole machine;
 - ``kcmp_floor pairs``: the same grouping done naively over all pairs (in C: in
   Python it would take ~10x longer again).
+
+With ``--churn K`` it measures instead what processes exiting mid-scan cost: beside the
+families, K more processes run, either for good (quiet) or each for a random 1..
+``--churn-ms`` milliseconds, reaped and replaced at once (churn: PIDs vanish and appear
+throughout the scan).  Quiet and churn runs alternate; each is a whole-machine
+``matrix`` scan in this process, with the comparisons of its sorts counted across its
+workers, and its groups checked against the families.
 
 Prints the median wall time and the peak RSS (ru_maxrss of the process and the
 children it waited for, from wait4, through the small runstat launcher) of each,
@@ -47,7 +55,7 @@ def compile_helpers(workdir: Path) -> dict[str, Path]:
     if cc is None:
         sys.exit("bench: no C compiler (cc)")
     built = {}
-    for name in ("spawn_families", "kcmp_floor", "runstat"):
+    for name in ("spawn_families", "kcmp_floor", "runstat", "churn"):
         out = workdir / name
         subprocess.run([cc, "-O2", "-Wall", "-o", str(out), str(HERE / f"{name}.c")], check=True)
         built[name] = out
@@ -133,13 +141,114 @@ def check_groups(doc: dict[str, Any], made: list[list[int]], whole_machine: bool
             raise SystemExit(f"bench: {r['type']}: order does not hold every process")
 
 
+@contextmanager
+def churning(churn: Path, k: int, maxms: int, exits: list[int]) -> Iterator[int]:
+    """K more processes, each living 1..MAXMS ms (0: for good); ended and reaped after.
+    How many exited on their own is appended to *exits*."""
+    proc = subprocess.Popen(
+        [str(churn), str(k), str(maxms)], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
+    assert proc.stdin is not None
+    assert proc.stdout is not None
+    try:
+        if proc.stdout.readline() != b"ready\n":
+            raise RuntimeError(f"churn exited with {proc.wait()}")
+        yield proc.pid
+    finally:
+        proc.stdin.close()
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        tail = proc.stdout.read().split()
+        proc.stdout.close()
+        if tail[:1] == [b"exits"]:
+            exits.append(int(tail[1]))
+
+
+def counted_scan(made: list[list[int]], churn: int) -> tuple[int, int, float]:
+    """One matrix scan in this process of the families and the churn tree: comparisons
+    made by its sorts (every worker's), tasks skipped, and wall time; its groups
+    checked.  Not the whole machine: a process elsewhere whose objects come and go
+    (a test of such races running beside) would make the check fail for its sake."""
+    import time
+
+    from kcmpctl import procs
+    from kcmpctl.kcmp import TASK_TYPES, null_reference, probe
+    from kcmpctl.matrix import Meter, build, default_workers
+    from kcmpctl.render.matrix import document
+
+    probe()
+    reference = null_reference()
+    start = time.perf_counter()
+    ours = procs.select_tasks(pids=[p for fam in made for p in fam])
+    churners = procs.select_tasks(tree=churn)
+    selection = procs.Selection(ours.tasks + churners.tasks, [])
+    try:
+        workers = default_workers(len(selection.tasks), len(TASK_TYPES))
+        meter = Meter(workers, lambda _: None)
+        try:
+            result = build(
+                selection,
+                TASK_TYPES,
+                reference=reference.pid,
+                threads=False,
+                workers=workers,
+                meter=meter,
+            )
+            calls = meter.done
+        finally:
+            meter.close()
+    finally:
+        selection.close()
+    wall = time.perf_counter() - start
+    check_groups(json.loads(json.dumps(document(result))), made, whole_machine=True)
+    if ours.missing:
+        raise SystemExit(f"bench: {len(ours.missing)} of ours not selected")
+    return calls, len(result.skipped()), wall
+
+
+def churn_bench(helpers: dict[str, Path], args: argparse.Namespace) -> None:
+    with families(helpers["spawn_families"], args.n, args.family) as made:
+        quiet: list[tuple[int, int, float]] = []
+        busy: list[tuple[int, int, float]] = []
+        exits: list[int] = []
+        for run in range(2 * args.runs):
+            churn = run % 2 == 1
+            maxms = args.churn_ms if churn else 0
+            with churning(helpers["churn"], args.churn, maxms, exits) as pid:
+                (busy if churn else quiet).append(counted_scan(made, pid))
+        total = len([name for name in os.listdir("/proc") if name.isdigit()])
+    print(
+        f"{args.n} processes in {len(made)} families + {args.churn} churning"
+        f" (each lives 1..{args.churn_ms} ms) or quiet, all scanned; {total} on the machine;"
+        f" {args.runs} runs each, alternating; groups checked in every run\n"
+    )
+    rate = sum(exits) / sum(b[2] for b in busy)
+    print(f"about {rate:.0f} exits/s during the churn runs\n")
+    print(f"{'':8} {'comparisons':>12} {'skipped':>8} {'wall s':>7}   (medians)")
+    for label, runs in (("quiet", quiet), ("churn", busy)):
+        calls, skipped, wall = (statistics.median(r[i] for r in runs) for i in range(3))
+        print(f"{label:8} {calls:>12.0f} {skipped:>8.0f} {wall:>7.3f}")
+    ratio = statistics.median(b[0] for b in busy) / statistics.median(q[0] for q in quiet)
+    worst = max(b[0] for b in busy) / statistics.median(q[0] for q in quiet)
+    print(f"\nchurn/quiet comparisons: median {ratio:.3f}, worst run {worst:.3f}")
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("-n", type=int, default=2000, help="processes to spawn")
     parser.add_argument("--family", type=int, default=5, help="largest family size")
     parser.add_argument("--runs", type=int, default=7, help="runs of each fast command")
     parser.add_argument("--naive-runs", type=int, default=1, help="runs of all pairs (slow)")
+    parser.add_argument("--churn", type=int, default=0, help="churning processes (0: time)")
+    parser.add_argument("--churn-ms", type=int, default=50, help="longest life of a churner")
     args = parser.parse_args(argv)
+    if args.churn:
+        with tempfile.TemporaryDirectory() as tmp:
+            churn_bench(compile_helpers(Path(tmp)), args)
+        return
 
     script = Path(sys.executable).with_name("kcmpctl")
     kcmpctl = [str(script)] if script.exists() else [sys.executable, "-m", "kcmpctl"]
@@ -183,7 +292,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             )
             for _ in range(args.naive_runs):
                 naive.run(runstat, env)
-            cases.append(naive)
+            if naive.walls:
+                cases.append(naive)
 
     by = {c.label: c for c in cases}
     print(f"groups checked against the families in all {2 * args.runs} kcmpctl runs\n")

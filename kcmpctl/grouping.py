@@ -60,42 +60,27 @@ def sort_groups(
 ) -> Grouping[T]:
     """Group *items* by *cmp* (negative, zero, positive), ascending.
 
-    *cmp* may raise :class:`ItemFailed`: the item is dropped.  The first failure ends
-    that sort; from then on failed items sort last and are dropped after the sort, so
-    that on a busy machine each process exiting mid-scan does not cost a whole sort
-    (nor a round).  After each sort every neighbour pair is compared once more: that
+    *cmp* may raise :class:`ItemFailed`: the item is dropped with its reason.  A
+    failure does not end the sort: from then on the failed item sorts after every
+    other, so on a busy machine a process exiting mid-scan costs the calls that name
+    it, not a sort.  After the sort every neighbour pair is compared once more: that
     both finds the groups and proves the order, which a process that exited mid-sort
-    (its objects turned NULL) could have broken.  *prune*, called after each sort,
-    names items that became invalid (exited, PID reused); they are dropped too.  The
-    next round sorts the previous order, which timsort finishes in about n calls.
+    (its objects turned NULL, or it failed after it had been placed) could have
+    broken.  *prune* names items that became invalid (exited, PID reused); they are
+    dropped too.  The gap an item dropped in the neighbour pass leaves is proven by
+    comparing across it; runs found out of order are merged where they overlap.  Only
+    an order far out of place costs another round, which sorts the previous order.
     """
     result: Grouping[T] = Grouping()
     failed = result.failed
-    compare = cmp
+    key = functools.cmp_to_key(_failures_last(cmp, failed))
     current = list(items)
     for _ in range(max_rounds):
-        try:
-            ordered = sorted(current, key=functools.cmp_to_key(compare))
-            if failed:
-                ordered = [i for i in ordered if i not in failed]
-            known = len(failed)
-            signs = [compare(a, b) for a, b in itertools.pairwise(ordered)]
-        except ItemFailed as failure:  # only the bare comparator raises
-            failed[cast("T", failure.item)] = failure.reason
-            current = [i for i in current if i not in failed]
-            # The bare comparator stays in the hot loop until something fails: the
-            # wrapper costs a Python call per comparison.
-            compare = _failures_last(cmp, failed)
-            continue
-        current = ordered
-        if len(failed) > known:
-            continue  # an item failed in the neighbour pass: its signs prove nothing
-        dropped = prune(current) if prune is not None else {}
-        if dropped:
-            failed.update(dropped)
-            current = [i for i in current if i not in dropped]
-            continue
-        if all(sign <= 0 for sign in signs):
+        ordered = sorted(current, key=key)
+        if failed:
+            ordered = [i for i in ordered if i not in failed]
+        current, signs, proven = _prove(ordered, cmp, failed, prune)
+        if proven:
             result.classes = _classes(current, signs)
             break
     else:
@@ -104,7 +89,12 @@ def sort_groups(
 
 
 def _failures_last(cmp: Callable[[T, T], int], failed: dict[T, str]) -> Callable[[T, T], int]:
-    """*cmp* that records failures and sorts the failed item after the other."""
+    """*cmp* that records failures in *failed* and sorts the failed item after the other.
+
+    A failed item fails again in each later call (it exited, its fd was closed), so it
+    keeps sorting last; where it had been placed before it failed, items around it may
+    end up out of place, which the neighbour pass finds.
+    """
 
     def compare(a: T, b: T) -> int:
         try:
@@ -114,6 +104,156 @@ def _failures_last(cmp: Callable[[T, T], int], failed: dict[T, str]) -> Callable
             return 1 if failure.item == a else -1
 
     return compare
+
+
+#: Runs out of order merged by the neighbour pass itself, at most: past that, a sort of
+#: the order found is cheaper.
+_MAX_RUNS = 16
+
+
+def _prove(
+    order: list[T],
+    cmp: Callable[[T, T], int],
+    failed: dict[T, str],
+    prune: Callable[[Sequence[T]], dict[T, str]] | None,
+) -> tuple[list[T], list[int], bool]:
+    """The neighbour pass: *order* without the items that failed or were pruned, the
+    sign of each neighbour pair, each compared directly, and whether that proves the
+    order.  When it does not, the list given back is the order to sort again.
+
+    An item that failed after the sort had placed it may have left a stretch of the
+    order out of place (timsort merged past it): the pass then holds a few runs, each
+    in order, which it merges, comparing only where they overlap.  Pruning follows
+    the comparisons, so that an item that exited meanwhile (its NULLs equal to other
+    NULLs) links nothing: its neighbours are compared across it.
+    """
+    items = order
+    #: known[i]: the sign of (items[i], items[i + 1]), None until compared
+    known: list[int | None] = [None] * max(0, len(items) - 1)
+    while True:
+        items, signs = _compare_gaps(items, known, cmp, failed)
+        if any(sign > 0 for sign in signs):
+            merged = _merge_runs(items, signs, cmp, failed)
+            if merged is None:
+                return [i for i in items if i not in failed], signs, False
+            items, signs = merged
+        dropped = {i: failed[i] for i in items if i in failed}
+        if prune is not None:
+            dropped.update(prune(items))
+        if not dropped:
+            return items, signs, True
+        failed.update(dropped)
+        kept: list[T] = []
+        known = []
+        gap = False
+        for i, item in enumerate(items):
+            if item in dropped:
+                gap = True
+                continue
+            if kept:
+                known.append(None if gap else signs[i - 1])
+            kept.append(item)
+            gap = False
+        items = kept
+
+
+def _compare_gaps(
+    items: list[T], known: list[int | None], cmp: Callable[[T, T], int], failed: dict[T, str]
+) -> tuple[list[T], list[int]]:
+    """Compare each neighbour pair whose sign is not *known*; drop items that fail and
+    compare across the gap each leaves.  Signs > 0 mark where a run out of order
+    begins."""
+    kept: list[T] = []
+    at: list[int] = []  # index in *items* of each kept item
+    signs: list[int] = []
+    for j, item in enumerate(items):
+        while kept:
+            sign = known[j - 1] if at[-1] == j - 1 else None
+            if sign is None:
+                try:
+                    sign = cmp(kept[-1], item)
+                except ItemFailed as failure:
+                    failed.setdefault(cast("T", failure.item), failure.reason)
+                    if failure.item == item:
+                        break
+                    kept.pop()
+                    at.pop()
+                    if signs:
+                        signs.pop()
+                    continue
+            signs.append(sign)
+            kept.append(item)
+            at.append(j)
+            break
+        else:
+            kept.append(item)
+            at.append(j)
+    return kept, signs
+
+
+def _merge_runs(
+    items: list[T], signs: list[int], cmp: Callable[[T, T], int], failed: dict[T, str]
+) -> tuple[list[T], list[int]] | None:
+    """Merge the runs of *items* (split where a sign is > 0) into one, each neighbour
+    pair's sign from a direct comparison; None if there are too many runs, or an item
+    failed."""
+    starts = [0, *(k + 1 for k, sign in enumerate(signs) if sign > 0), len(items)]
+    if len(starts) - 1 > _MAX_RUNS:
+        return None
+    merged, merged_signs = items[: starts[1]], signs[: starts[1] - 1]
+    try:
+        for lo, hi in itertools.pairwise(starts[1:]):
+            merged, merged_signs = _merge(
+                merged, merged_signs, items[lo:hi], signs[lo : hi - 1], cmp
+            )
+    except ItemFailed as failure:
+        failed.setdefault(cast("T", failure.item), failure.reason)
+        return None
+    return merged, merged_signs
+
+
+def _merge(
+    xs: list[T], x_signs: list[int], ys: list[T], y_signs: list[int], cmp: Callable[[T, T], int]
+) -> tuple[list[T], list[int]]:
+    """Two runs in order, with their neighbour signs, merged (ties: *xs* first).
+
+    The items of *xs* up to ys[0] are found by binary search, not one by one: a run
+    out of place after a failure overlaps only the end of what precedes it.  Every
+    neighbour pair of the result was compared directly: within a run, by the search
+    (its bracket), or by the step that chose between the two heads.
+    """
+    lo, hi, below = 0, len(xs), 0
+    while lo < hi:
+        mid = (lo + hi) // 2
+        sign = cmp(xs[mid], ys[0])
+        if sign <= 0:
+            lo, below = mid + 1, sign
+        else:
+            hi = mid
+    out, out_signs = xs[:lo], x_signs[: max(0, lo - 1)]
+    i, j = lo, 0
+    #: the sign between out[-1] and the other run's head, from the last comparison
+    link = below
+    from_x = True  # out[-1] came from xs
+    while i < len(xs) and j < len(ys):
+        sign = cmp(xs[i], ys[j])
+        if sign <= 0:
+            if out:
+                out_signs.append(x_signs[i - 1] if from_x else link)
+            out.append(xs[i])
+            i, link, from_x = i + 1, sign, True
+        else:
+            if out:
+                out_signs.append(link if from_x else y_signs[j - 1])
+            out.append(ys[j])
+            j, link, from_x = j + 1, -1, False
+    for k in range(i, len(xs)):  # ys is used up: out[-1] came from ys
+        out_signs.append(link if k == i else x_signs[k - 1])
+        out.append(xs[k])
+    for k in range(j, len(ys)):  # xs is used up: out[-1] came from xs
+        out_signs.append(link if k == j else y_signs[k - 1])
+        out.append(ys[k])
+    return out, out_signs
 
 
 def _classes(order: list[T], signs: list[int]) -> list[list[T]]:

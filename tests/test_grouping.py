@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 from collections.abc import Callable, Sequence
 
@@ -12,6 +13,7 @@ from hypothesis import strategies as st
 from kcmpctl.grouping import (
     ItemFailed,
     OrderUnstable,
+    _prove,
     sort_groups,
     sort_settled,
     task_comparator,
@@ -128,14 +130,13 @@ def test_a_key_that_changes_mid_sort_is_caught_by_the_neighbour_pass() -> None:
 
 
 def test_an_order_that_never_settles_gives_up() -> None:
-    flip = [0]
+    rng = random.Random(0)
 
     def cmp(a: int, b: int) -> int:
-        flip[0] += 1
-        return 1 if flip[0] % 2 else -1
+        return rng.choice((-1, 1))
 
     with pytest.raises(OrderUnstable):
-        sort_groups([1, 2, 3], cmp)
+        sort_groups(list(range(100)), cmp)
 
 
 def test_task_comparator_refuses_file_types() -> None:
@@ -174,3 +175,120 @@ def test_settle_groups_stable_items_exactly_around_one_changing_item(
     if placed and len(placed[0]) > 1:
         # It joined a class through an equality that held when it was compared.
         assert keys[next(i for i in placed[0] if i != changer)] in values
+
+
+@given(keys=st.lists(st.integers(0, 12), min_size=1, max_size=60), data=st.data())
+@settings(max_examples=200)
+def test_items_that_turn_null_then_vanish(keys: list[int], data: st.DataObject) -> None:
+    """Processes exiting as the kernel shows it: from call exit[i] on, item i compares
+    as the reference (a zombie's NULLs), and *prune* names it (its pidfd is readable);
+    from call reap[i] on, it fails (ESRCH).  Item 0 is the reference: key -1, never
+    exits.  No survivor may be grouped with another that it does not equal, nor with
+    the reference."""
+    keys = [-1, *keys]
+    items = list(range(len(keys)))
+    n = len(items) - 1
+    moments = st.none() | st.tuples(st.integers(0, 400), st.integers(0, 400))
+    life = [None, *data.draw(st.lists(moments, min_size=n, max_size=n))]
+    calls = [0]
+
+    def exited(item: int) -> bool:
+        when = life[item]
+        return when is not None and calls[0] > when[0]
+
+    def reaped(item: int) -> bool:
+        when = life[item]
+        return when is not None and calls[0] > when[0] + when[1]
+
+    def cmp(a: int, b: int) -> int:
+        calls[0] += 1
+        for item in (a, b):
+            if reaped(item):
+                raise ItemFailed(item, "exited")
+        ka, kb = (-1 if exited(i) else keys[i] for i in (a, b))
+        return (ka > kb) - (ka < kb)
+
+    def prune(current: Sequence[int]) -> dict[int, str]:
+        return {i: "exited" for i in current if exited(i)}
+
+    result = sort_groups(items, cmp, prune=prune, max_rounds=64)
+    assert 0 not in result.failed
+    assert all(life[i] is not None for i in result.failed)
+    check_classes(result.classes, keys, set(items) - set(result.failed))
+
+
+def counted(cmp: Callable[[int, int], int]) -> tuple[Callable[[int, int], int], list[int]]:
+    calls = [0]
+
+    def counting(a: int, b: int) -> int:
+        calls[0] += 1
+        return cmp(a, b)
+
+    return counting, calls
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_failures_mid_sort_cost_no_new_sort(seed: int) -> None:
+    """One item in a hundred fails at a random moment of the sort: they cost at most a
+    tenth more comparisons than a quiet run, not a sort (or a round) each."""
+    rng = random.Random(seed)
+    keys = [rng.randrange(300) for _ in range(1000)]
+    items = list(range(len(keys)))
+    quiet, quiet_calls = counted(by_key(keys))
+    sort_groups(items, quiet)
+    calls = [0]
+    start = {i: rng.randrange(quiet_calls[0] * 9 // 10) for i in rng.sample(items, 10)}
+
+    def failing(item: int) -> bool:
+        return item in start and calls[0] > start[item]
+
+    busy, busy_calls = counted(by_key(keys, failing))
+    calls = busy_calls
+    result = sort_groups(items, busy)
+    assert set(result.failed) == set(start)
+    check_classes(result.classes, keys, set(items) - set(start))
+    assert busy_calls[0] <= 1.1 * quiet_calls[0]
+
+
+@given(keys=keys_st, data=st.data())
+@settings(max_examples=300)
+def test_the_neighbour_pass_merges_runs_out_of_order(keys: list[int], data: st.DataObject) -> None:
+    """An order left out of place (timsort merged past an item that failed after it was
+    placed), with items failing during the pass: the pass gives back an order each of
+    whose neighbour signs is right, or says that it proves nothing."""
+    items = data.draw(st.permutations(list(range(len(keys)))))
+    dies = data.draw(st.dictionaries(st.sampled_from(items), st.integers(0, 80), max_size=3))
+    calls = [0]
+
+    def failing(item: int) -> bool:
+        return item in dies and calls[0] > dies[item]
+
+    cmp, calls = counted(by_key(keys, failing))
+    failed: dict[int, str] = {}
+    order, signs, proven = _prove(list(items), cmp, failed, None)
+    if proven:
+        assert set(order) | set(failed) == set(items)
+        assert not set(order) & set(failed)
+        truth = [(keys[a] > keys[b]) - (keys[a] < keys[b]) for a, b in itertools.pairwise(order)]
+        assert signs == truth
+        assert all(sign <= 0 for sign in signs)
+
+
+def test_an_item_failing_in_the_neighbour_pass_is_bridged_not_resorted() -> None:
+    """The neighbour pass drops an item that fails and compares its neighbours across
+    the gap: one more call, not another round."""
+    keys = [0, 0, 1, 1, 2, 2, 3, 3]
+    items = list(range(len(keys)))
+    quiet, quiet_calls = counted(by_key(keys))
+    sort_groups(items, quiet)
+    calls = [0]
+    sort_calls = quiet_calls[0] - (len(items) - 1)
+
+    def failing(item: int) -> bool:
+        return item == 4 and calls[0] > sort_calls  # fails once the sort is done
+
+    busy, calls = counted(by_key(keys, failing))
+    result = sort_groups(items, busy)
+    assert result.failed == {4: "gone"}
+    assert result.classes == [[0, 1], [2, 3], [5], [6, 7]]
+    assert calls[0] <= quiet_calls[0] + 2
