@@ -9,6 +9,7 @@ to define (it compiles its methods at import), and this module loads on every st
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import select
@@ -359,7 +360,18 @@ class Task:
     at the end whether this is still the process that was selected.
     """
 
-    __slots__ = ("comm", "kthread", "pid", "pidfd", "ppid", "starttime", "tid", "uid", "zombie")
+    __slots__ = (
+        "comm",
+        "kthread",
+        "pid",
+        "pidfd",
+        "ppid",
+        "starttime",
+        "thread",
+        "tid",
+        "uid",
+        "zombie",
+    )
 
     def __init__(
         self,
@@ -372,6 +384,7 @@ class Task:
         kthread: bool,
         zombie: bool,
         pidfd: int | None = None,
+        thread: bool = False,
     ) -> None:
         self.pid = pid
         self.tid = tid
@@ -382,6 +395,8 @@ class Task:
         self.kthread = kthread
         self.zombie = zombie
         self.pidfd = pidfd
+        #: the identity is the thread's (``--threads``), not the process's
+        self.thread = thread
 
     def __repr__(self) -> str:
         return f"Task(pid={self.pid}, tid={self.tid}, comm={self.comm!r})"
@@ -392,13 +407,23 @@ class Task:
         return self.tid
 
     def gone(self) -> bool:
-        """Whether the task exited (or its ID now names another) since selection."""
+        """Whether the task exited (or its ID now names another) since selection.
+
+        Without a pidfd the start time stands in: selection gives a pidfd to every
+        task that started too recently for its start time to tell it apart from a
+        process that reuses its ID (see :func:`select_tasks`).
+        """
         if self.pidfd is not None:
             poller = select.poll()
             poller.register(self.pidfd, select.POLLIN)
             return bool(poller.poll(0))
-        st = read_stat(self.pid, self.tid)
-        return st is None or st.starttime != self.starttime or st.zombie
+        if self.thread:
+            st = read_stat(self.pid, self.tid)
+            return st is None or st.starttime != self.starttime or st.zombie
+        # A process whose leader exited is compared through a live thread, watched
+        # apart; its leader stays a zombie holding the PID until the process is reaped.
+        st = read_stat(self.pid)
+        return st is None or st.starttime != self.starttime or (st.zombie and self.tid == self.pid)
 
     def close(self) -> None:
         if self.pidfd is not None:
@@ -418,8 +443,10 @@ class Watch:
     is watched too, through a PIDFD_THREAD pidfd of the watch's own: a process whose
     leader had exited is compared through another thread, and when that one exits
     the process pidfd says nothing.  Kernels before 6.9 have no PIDFD_THREAD; there
-    only the process is watched.  (A leader thread's own exit wakes no pidfd while
-    its process lives, as measured on 6.18: callers check leaders another way.)
+    only the process is watched; past the fd limit (EMFILE) the thread's start time
+    stands in.  (A leader thread's own exit wakes no pidfd while its process lives,
+    as measured on 6.18: callers check leaders another way.)  A task selected
+    without a pidfd is asked by its start time: one /proc read (~12 µs) a question.
     """
 
     def __init__(self, tasks: Sequence[Task], threads: Sequence[Task] = ()) -> None:
@@ -433,7 +460,9 @@ class Watch:
         for task in threads:
             try:
                 fd = os.pidfd_open(task.tid, PIDFD_THREAD)
-            except OSError:  # gone already (the process pidfd tells), EINVAL, EMFILE
+            except OSError as err:  # gone already (the process pidfd tells), EINVAL
+                if err.errno == errno.EMFILE:
+                    self._unwatched.append(_thread_task(task))
                 continue
             self._own.append(fd)
             self._add(fd, task.id)
@@ -455,6 +484,26 @@ class Watch:
         for fd in self._own:
             os.close(fd)
         self._own.clear()
+
+
+def _thread_task(task: Task) -> Task:
+    """The thread *task* is compared through, as a task known by its start time.
+
+    A start time of -1 (the thread is gone already) matches no task: it is reported
+    gone at the first question.
+    """
+    st = read_stat(task.pid, task.tid)
+    return Task(
+        pid=task.pid,
+        tid=task.tid,
+        comm=task.comm,
+        ppid=task.ppid,
+        uid=task.uid,
+        starttime=st.starttime if st is not None else -1,
+        kthread=task.kthread,
+        zombie=False,
+        thread=True,
+    )
 
 
 def gone_tasks(tasks: Sequence[Task]) -> set[int]:
@@ -482,20 +531,55 @@ def _open_pidfd(pid: int, tid: int) -> int | None:
             return os.pidfd_open(pid)
         return os.pidfd_open(tid, PIDFD_THREAD)
     except (OSError, AttributeError):
-        # EMFILE past the fd limit, EINVAL on kernels without PIDFD_THREAD: the
-        # starttime check stands in.
+        # Gone, EMFILE past the fd limit, EINVAL on kernels without PIDFD_THREAD:
+        # the start time stands in where it may (see select_tasks).
         return None
 
 
-def _raise_fd_limit() -> None:
+#: fds left free for what a scan opens besides the pidfds of its tasks: a Watch's
+#: epoll, the workers' pipes, an fd directory or fdinfo file at a time, the pidfds
+#: of threads that processes are compared through, lazy imports, /etc/passwd.
+FD_RESERVE = 32
+
+
+def _raise_fd_limit() -> int:
+    """Raise the soft RLIMIT_NOFILE to the hard one; the soft limit now in force."""
     import resource
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+        except (ValueError, OSError):
+            pass
+    return soft
 
 
-def _make_task(pid: int, tid: int, st: Stat, pidfd: int | None, uid: int | None) -> Task:
+def pidfd_budget() -> int:
+    """How many pidfds a selection may hold: the fd limit, raised to the hard one,
+    less the fds open now and :data:`FD_RESERVE`."""
+    limit = _raise_fd_limit()
+    try:
+        open_now = len(os.listdir("/proc/self/fd"))
+    except OSError:
+        open_now = 64
+    return max(0, limit - open_now - FD_RESERVE)
+
+
+def clock_tick() -> int:
+    """Now, in the unit and clock of /proc/PID/stat's starttime: USER_HZ ticks of
+    CLOCK_BOOTTIME (both seen through this process's time namespace)."""
+    import time
+
+    return time.clock_gettime_ns(time.CLOCK_BOOTTIME) // (
+        1_000_000_000 // os.sysconf("SC_CLK_TCK")
+    )
+
+
+def _make_task(
+    pid: int, tid: int, st: Stat, pidfd: int | None, uid: int | None, *, thread: bool = False
+) -> Task:
     return Task(
         pid=pid,
         tid=tid,
@@ -506,6 +590,7 @@ def _make_task(pid: int, tid: int, st: Stat, pidfd: int | None, uid: int | None)
         kthread=st.kthread,
         zombie=st.zombie,
         pidfd=pidfd,
+        thread=thread,
     )
 
 
@@ -523,6 +608,13 @@ def _descendants(root: int, parents: dict[int, int]) -> set[int]:
     return found
 
 
+#: why a selected task is given up when no pidfd can be had for it
+TOO_YOUNG = (
+    "started too recently to be told apart from a reused PID by its start time,"
+    " and the fd limit leaves no pidfd for it"
+)
+
+
 def select_tasks(
     pids: Iterable[int] | None = None,
     users: Iterable[int] | None = None,
@@ -532,18 +624,32 @@ def select_tasks(
 ) -> Selection:
     """The processes (or threads) matching every given selector; all visible by default.
 
-    A pidfd is opened for each before its stat is read, so the stat describes the
-    process the pidfd holds even if a PID is reused meanwhile.
+    Each task is bound to its identity at selection, so that nothing is attributed
+    later to a process that exited and whose ID another took:
+
+    - a pidfd, opened *before* the stat is read, so that the stat describes the
+      process the pidfd holds.  That is the way when every candidate fits the fd
+      limit (raised to the hard limit first) and no selector filters;
+    - otherwise the stats are read first, the tasks filtered, and pidfds handed out,
+      youngest first, as far as the limit allows, each checked by reading the stat
+      again.  A task left without one is known by its start time (clock ticks since
+      boot): a process that reuses its ID starts after its stat was read, in a later
+      tick, if the task started before the tick in which selection began.  A task
+      that started in that very tick and gets no pidfd is given up, named in
+      ``missing`` (:data:`TOO_YOUNG`).
     """
-    _raise_fd_limit()
+    budget = pidfd_budget()
     named = list(dict.fromkeys(pids)) if pids is not None else None
     candidates = named if named is not None else all_pids()
     uid_set = set(users) if users is not None else None
     missing: list[tuple[int, str]] = []
+    filtering = tree is not None or uid_set is not None or command is not None
+    early = not threads and not filtering and len(candidates) <= budget
+    tick = clock_tick()
 
     stats: dict[int, tuple[Stat, int | None, int]] = {}
     for pid in candidates:
-        pidfd = _open_pidfd(pid, pid)
+        pidfd = _open_pidfd(pid, pid) if early else None
         found = _read_stat(stat_path(pid))
         if found is None or found[0].pid != pid:
             # A thread ID names a thread's /proc entry but is not a process.
@@ -577,24 +683,52 @@ def select_tasks(
             or (uid_set is not None and uid not in uid_set)
             or (command is not None and not command.search(st.comm))
         ):
-            if pidfd is not None:
-                os.close(pidfd)
             continue
         if not threads:
             tid = live_task(pid) if st.zombie else pid
             tasks.append(_make_task(pid, tid, st, pidfd, uid))
             continue
-        if pidfd is not None:
-            os.close(pidfd)
         for tid in thread_ids(pid) or [pid]:
-            tfd = _open_pidfd(pid, tid)
             tst = read_stat(pid, tid)
-            if tst is None:
-                if tfd is not None:
-                    os.close(tfd)
-                continue
-            tasks.append(_make_task(pid, tid, tst, tfd, uid))
+            if tst is not None:
+                tasks.append(_make_task(pid, tid, tst, None, uid, thread=True))
+    if not early:
+        tasks = _bind(tasks, tick, budget, missing, set(named) if named is not None else None)
     return Selection(tasks=tasks, missing=missing)
+
+
+def _bind(
+    tasks: list[Task],
+    tick: int,
+    budget: int,
+    missing: list[tuple[int, str]],
+    named_pids: set[int] | None,
+) -> list[Task]:
+    """*tasks*, each with a pidfd (youngest first, *budget* at most) or known by a
+    start time from before *tick*.  Left out: tasks gone since their stat was read
+    (a named process is added to *missing* then), and tasks too young to go without
+    a pidfd (always added to *missing*: the answer would not be complete)."""
+    left: set[int] = set()
+    for task in sorted(tasks, key=lambda t: t.starttime, reverse=True):
+        fd = _open_pidfd(task.pid, task.tid if task.thread else task.pid) if budget else None
+        if fd is not None:
+            budget -= 1
+            st = read_stat(task.pid, task.tid) if task.thread else read_stat(task.pid)
+            if st is not None and st.starttime == task.starttime:
+                task.pidfd = fd
+                continue
+            os.close(fd)  # gone, its ID maybe another's, since its stat was read
+        elif task.starttime < tick:
+            continue  # its start time tells it apart from any process reusing its ID
+        elif read_stat(task.pid, task.tid if task.thread else None) is not None:
+            what = f"thread {task.tid}: " if task.thread else ""
+            missing.append((task.pid, what + TOO_YOUNG))
+            left.add(task.tid)
+            continue
+        left.add(task.tid)
+        if named_pids is not None and task.pid in named_pids and not task.thread:
+            missing.append((task.pid, "no such process"))
+    return [t for t in tasks if t.tid not in left]
 
 
 def _all_parents(exclude: dict[int, int]) -> Iterator[tuple[int, int]]:

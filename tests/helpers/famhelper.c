@@ -50,6 +50,8 @@
  *                      after them
  *   flip:FD1:FD2:FD    a thread that loops dup2(FD1, FD); dup2(FD2, FD) until the end:
  *                      fd FD changes between two open file descriptions all the time
+ *   clones:NAME:N:FLAGS N children made by clone(2) with FLAGS; prints NAME_0 .. NAME_N-1
+ *   threads:N          N pthreads that wait
  *
  * The helper is a child subreaper: descendants orphaned when a sub child dies are
  * reaped by it too.
@@ -76,7 +78,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define MAX_CHILDREN 256
+#define MAX_CHILDREN 4096
 #define STACK_SIZE (256 * 1024)
 
 static pid_t children[MAX_CHILDREN];
@@ -149,6 +151,12 @@ static void *thread_main(void *arg) {
     return NULL;
 }
 
+static void *thread_main_quiet(void *arg) {
+    (void)arg;
+    for (;;) pause();
+    return NULL;
+}
+
 static void cleanup_and_exit(void) {
     for (int i = 0; i < nchildren; i++) kill(children[i], SIGKILL);
     for (int i = 0; i < nchildren; i++) waitpid(children[i], NULL, __WALL);
@@ -217,6 +225,25 @@ static int op(char *spec, char **rest, int nrest) {
         pid_t pid = clone_child(parse_flags(arg));
         add_child(pid);
         printf("%s %d\n", name, pid);
+    } else if (!strcmp(spec, "clones")) {
+        char *flags = strchr(arg, ':');
+        if (!flags) die("clones:NAME:N:FLAGS");
+        *flags++ = '\0';
+        int n = atoi(arg), f = parse_flags(flags);
+        for (int i = 0; i < n; i++) {
+            pid_t pid = clone_child(f);
+            add_child(pid);
+            printf("%s_%d %d\n", name, i, pid);
+        }
+    } else if (!strcmp(spec, "threads")) {
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setstacksize(&attr, STACK_SIZE);
+        for (int i = 0, n = atoi(name); i < n; i++) {
+            pthread_t t;
+            if (pthread_create(&t, &attr, thread_main_quiet, NULL)) die("pthread_create");
+        }
+        pthread_attr_destroy(&attr);
     } else if (!strcmp(spec, "cthread")) {
         pid_t tid = clone_child(CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND |
                                 CLONE_THREAD | CLONE_SYSVSEM);
