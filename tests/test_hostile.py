@@ -30,6 +30,17 @@ GARBAGE = [
     ["--tree", "x"],
     ["-u", "no-such-user-here"],
     ["-c", "("],
+    ["-c", "a{99999999999}"],
+    ["-c", "(" * 2000 + ")" * 2000],
+    ["-u", "\u00b2"],  # superscript two: int() fails
+    ["-u", "\u0663"],  # Arabic-Indic three: int() reads 3
+    ["-u", "\uff10"],  # fullwidth zero: int() reads 0
+    ["-u", str(2**32)],
+    ["-u", "a\x00b"],
+    # An option's value that looks like -H is that option's value, not -H.
+    ["-p", "-H"],
+    ["-u", "-H"],
+    ["-c", "-H", "-o", "-H"],
     ["-o", "NOSUCH"],
     ["--color", "sometimes"],
 ]
@@ -63,6 +74,10 @@ def test_garbage_selectors(kcmpctl: Run, command: str, args: list[str]) -> None:
         ["epoll", "1", "3", "--check", "3", f"1:{2**40}"],
         ["epoll", "1", "3", "--check", "3", "1:4", "--toff", "-1"],
         ["types", "extra"],
+        ["pair", "1", "2", "-t", "-H"],
+        ["pair", "1", "2", "-o", "-H"],
+        ["epoll", "1", "3", "-o", "-H"],
+        ["types", "-o", "-H"],
     ],
     ids=" ".join,
 )
@@ -137,6 +152,16 @@ def test_undecodable_name_in_json(family: Spawn, kcmpctl: Run) -> None:
     fam = family(b"name:bad\xffname", "fork:c")
     _, out, _ = kcmpctl("matrix", "-p", f"{fam.pid},{fam['c']}", "-t", "vm", "-J")
     assert {p["comm"] for p in json.loads(out)["processes"]} == {"bad\\xffname"}
+
+
+@pytest.mark.parametrize("command", ["pair", "epoll", "matrix", "fds", "types"])
+def test_list_columns_needs_no_operands(kcmpctl: Run, command: str) -> None:
+    status, out, err = kcmpctl(command, "-H")
+    assert (status, err) == (0, "")
+    assert out.splitlines()[0].split() == ["NAME", "DEFAULT", "DESCRIPTION"]
+    status, out, err = kcmpctl(command, "-H", "-J")
+    assert (status, err) == (0, "")
+    assert json.loads(out)["columns"]
 
 
 def test_own_pid_list_from_pidof_style_whitespace(family: Spawn, kcmpctl: Run) -> None:

@@ -145,10 +145,35 @@ def test_pid_1_named_is_trouble_found_by_a_selector_is_not(kcmpctl: Run) -> None
     ]
 
 
-def test_nothing_selected(kcmpctl: Run) -> None:
-    status, out, err = kcmpctl("matrix", "-c", "^no such process name$", "-r")
-    assert (status, err) == (1, "kcmpctl: no process matches the selection\n")
-    assert out == "TYPE SIZE PIDS COMMANDS\n"
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["matrix"],
+        ["matrix", "-r"],
+        ["matrix", "-q"],
+        ["matrix", "--grid"],
+        ["matrix", "--groups"],
+        ["fds"],
+        ["fds", "-r"],
+        ["fds", "-q"],
+    ],
+    ids=" ".join,
+)
+def test_nothing_selected_prints_nothing_and_exits_1(kcmpctl: Run, args: list[str]) -> None:
+    assert kcmpctl(*args, "-c", "^no such process name$") == (1, "", "")
+
+
+def test_nothing_selected_in_json(kcmpctl: Run) -> None:
+    status, out, err = kcmpctl("matrix", "-c", "^no such process name$", "-J", "-t", "vm")
+    assert (status, err) == (1, "")
+    assert json.loads(out) == {
+        "processes": [],
+        "resources": [{"type": "vm", "order": [], "groups": [], "absent": [], "skipped": []}],
+        "missing": [],
+    }
+    status, out, err = kcmpctl("fds", "-c", "^no such process name$", "-J")
+    assert (status, err) == (1, "")
+    assert json.loads(out) == {"descriptions": [], "skipped": []}
 
 
 def test_the_whole_machine_by_default(kcmpctl: Run) -> None:

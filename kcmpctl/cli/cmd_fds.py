@@ -52,7 +52,8 @@ def fds(
     Processes sharing one fd table (CLONE_FILES) count as one table. Selectors
     intersect; default: every process the caller can see, except kcmpctl itself.
 
-    Exit status: 0, or 2 on trouble (a -p PID missing or unreadable).
+    Exit status: 0; 1 if nothing is selected (no output); 2 trouble (a -p PID missing
+    or unreadable).
     """
     # Loaded here, not at the top: completing this command's options needs no ctypes.
     from .. import procs
@@ -74,6 +75,9 @@ def fds(
         out.warn(f"process {pid}: {why}")
     _report_skipped(result, set(named), report, out)
 
+    # Nothing selected: as in matrix, no output and status 1 (grep finding nothing).
+    empty = not selection.tasks and not selection.missing
+    report.differ(empty)
     records = [view.record(d) for d in result.descriptions]
     if out.mode == "json":
         out.json(
@@ -83,7 +87,7 @@ def fds(
                 + [view.skipped_record(s.pid, s.command, s.reason, s.fd) for s in result.skipped],
             }
         )
-    elif records or not report.trouble:
+    elif not empty and (records or not report.trouble):
         out.table(out.columns(view.COLUMNS, view.DEFAULTS), map(view.table_row, records))
     return report.status
 

@@ -57,7 +57,8 @@ def matrix(
     reported apart, never as a group. Namespace types (-t ns) group by the namespace's
     identity, ordered by inode. Selectors intersect; none: every process.
 
-    Exit status: 0 all share one object of each type, 1 not, 2 trouble.
+    Exit status: 0 all share one object of each type; 1 not, or nothing is selected
+    (no output); 2 trouble.
     """
     if grid and groups:
         raise click.UsageError("--grid and --groups exclude each other")
@@ -114,13 +115,14 @@ def matrix(
     for pid, reason in result.uncompared(named).items():
         out.warn(f"process {pid}: {explain(reason)}")
         report.fail()
-    if not result.rows and not result.missing:
-        out.warn("no process matches the selection")
-    report.differ(not result.one_object_each)
+    # Nothing selected: nothing to show and nothing that holds, as grep(1) finding
+    # nothing (status 1, no output); -J still prints its document, arrays empty.
+    empty = not result.rows and not result.missing
+    report.differ(empty or not result.one_object_each)
 
     if out.mode == "json":
         out.json(view.document(result))
-    elif out.mode != "quiet":
+    elif out.mode != "quiet" and not empty:
         show_grid = grid or (
             out.mode == "human"
             and not groups

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -30,9 +29,6 @@ class Output(Terminal):
         return choose(available, defaults, self.columns_spec)
 
 
-_LIST_COLUMNS_FLAGS = re.compile(r"^(--list-columns|-[JrnqH]*H[JrnqH]*)$")
-
-
 class _Parser(_OptionParser):
     """click's parser, minus a detour on every short option.
 
@@ -52,24 +48,21 @@ class _Parser(_OptionParser):
 
 
 class ListingCommand(click.Command):
-    """A command whose ``-H`` lists columns even when its operands are missing.
-
-    ``kcmpctl epoll -H`` has no PID to parse: with -H on the command line, parsing
-    is resilient (click then checks no required argument), and the -H handler in
-    :func:`output_options` answers before the command body runs.
-    """
-
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        options = args[: args.index("--")] if "--" in args else args
-        if any(_LIST_COLUMNS_FLAGS.match(arg) for arg in options):
-            ctx.resilient_parsing = True
-        return super().parse_args(ctx, args)
+    """A command of kcmpctl: parsed by :class:`_Parser`."""
 
     def make_parser(self, ctx: click.Context) -> _OptionParser:
         parser = _Parser(ctx)
         for param in self.get_params(ctx):
             param.add_to_parser(parser, ctx)
         return parser
+
+
+def _columns_first(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
+    """``-H`` answers without the command's operands (``kcmpctl epoll -H``), as --help
+    does: eager, it relaxes the checks of every parameter processed after it."""
+    if value:
+        ctx.resilient_parsing = True
+    return value
 
 
 def list_columns(out: Terminal, available: Sequence[Column], defaults: Sequence[str]) -> None:
@@ -173,6 +166,8 @@ def output_options(
                     "--list-columns",
                     "list_columns_",
                     is_flag=True,
+                    is_eager=True,
+                    callback=_columns_first,
                     help="List the columns -o can show, then exit.",
                 ),
             ]

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 else:
     _Param = click.ParamType
 
+UID_MAX = 0xFFFFFFFE  # uid_t is 32 bits, and (uid_t)-1 means "no uid"
 FD_MAX = 0x7FFFFFFF  # fds are C ints; the kernel truncates kcmp's idx to 32 bits
 
 
@@ -203,7 +204,8 @@ class RegexType(_Param):
             return value
         try:
             return re.compile(str(value))
-        except re.error as err:
+        except (re.error, OverflowError, RecursionError) as err:
+            # 'a{99999999999}' overflows a C long; deep nesting exhausts the stack.
             self.fail(f"invalid regular expression {value!r}: {err}", param, ctx)
 
 
@@ -215,12 +217,23 @@ class UserType(_Param):
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
         if isinstance(value, int):
             return value
+        text = str(value).strip()
+        if text.isascii() and text.isdigit():
+            uid = int(text)
+            if uid > UID_MAX:
+                self.fail(f"invalid uid {text!r}: out of range (0..{UID_MAX})", param, ctx)
+            return uid
+        if any(ch.isnumeric() for ch in text) and not any(ch.isalpha() for ch in text):
+            # int() reads U+0663 as 3 and U+FF10 as 0, fails on U+00B2: uids are ASCII.
+            self.fail(f"invalid uid {text!r}: not an ASCII decimal number", param, ctx)
         from ..procs import resolve_user
 
         try:
-            return resolve_user(str(value).strip())
+            return resolve_user(text)
         except LookupError as err:
             self.fail(str(err), param, ctx)
+        except (ValueError, UnicodeError):  # getpwnam() refuses NUL and unencodable names
+            self.fail(f"unknown user {text!r}", param, ctx)
 
     def shell_complete(
         self, ctx: click.Context, param: click.Parameter, incomplete: str
