@@ -36,6 +36,7 @@ Examples:
     is_flag=True,
     help="Also show descriptions held twice within one fd table (dup, F_DUPFD).",
 )
+@click.option("--dot", is_flag=True, help="Print a Graphviz graph (for dot -Tsvg) instead.")
 @output_options(view.COLUMNS, view.DEFAULTS)
 def fds(
     pids: Sequence[list[int]],
@@ -43,6 +44,7 @@ def fds(
     command: re.Pattern[str] | None,
     tree: int | None,
     dups: bool,
+    dot: bool,
     out: Output,
 ) -> ExitStatus:
     """Show open file descriptions held through the fds of two or more fd tables.
@@ -59,6 +61,8 @@ def fds(
     from .. import procs
     from ..fds import scan
 
+    if dot and (out.columns_spec or out.mode in ("json", "raw")):
+        raise click.UsageError("--dot prints a graph: not with -o, -J or -r")
     named = flatten(pids)
     selection = procs.select_tasks(named or None, list(users) or None, command, tree)
     try:
@@ -79,7 +83,11 @@ def fds(
     empty = not selection.tasks and not selection.missing
     report.differ(empty)
     records = [view.record(d) for d in result.descriptions]
-    if out.mode == "json":
+    if dot:
+        from ..render.dot import fds_graph
+
+        out.write(fds_graph(result.descriptions))
+    elif out.mode == "json":
         out.json(
             {
                 "descriptions": records,

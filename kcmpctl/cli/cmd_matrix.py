@@ -37,6 +37,7 @@ Examples:
 @type_option()
 @click.option("--grid", is_flag=True, help="Show a grid per type, whatever the number of rows.")
 @click.option("--groups", is_flag=True, help="Show the groups per type, however few rows.")
+@click.option("--dot", is_flag=True, help="Print a Graphviz graph (for dot -Tsvg) instead.")
 @output_options(view.COLUMNS, view.DEFAULTS)
 def matrix(
     pids: Sequence[list[int]],
@@ -47,6 +48,7 @@ def matrix(
     types: Sequence[list[AnyResource]],
     grid: bool,
     groups: bool,
+    dot: bool,
     out: Output,
 ) -> ExitStatus:
     """Group many processes by the kernel objects they share, type by type.
@@ -62,6 +64,8 @@ def matrix(
     """
     if grid and groups:
         raise click.UsageError("--grid and --groups exclude each other")
+    if dot and (grid or groups or out.columns_spec or out.mode in ("json", "raw")):
+        raise click.UsageError("--dot prints a graph: not with --grid, --groups, -o, -J or -r")
     if grid and out.columns_spec:
         raise click.UsageError("-o chooses the columns of the groups view, not of --grid")
     from .. import procs
@@ -106,6 +110,7 @@ def matrix(
     except ScanError as err:
         raise click.ClickException(str(err)) from err
     finally:
+        ppid = {t.pid: t.ppid for t in selection.tasks}
         selection.close()
 
     report = Report()
@@ -120,7 +125,11 @@ def matrix(
     empty = not result.rows and not result.missing
     report.differ(empty or not result.one_object_each)
 
-    if out.mode == "json":
+    if dot:
+        from ..render.dot import matrix_graph
+
+        out.write(matrix_graph(result, ppid))
+    elif out.mode == "json":
         out.json(view.document(result))
     elif out.mode != "quiet" and not empty:
         show_grid = grid or (
