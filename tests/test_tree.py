@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -11,11 +12,13 @@ import pytest
 
 from kcmpctl.kcmp import TASK_TYPES, Resource, compare, raw_kcmp
 from kcmpctl.render.tree import TIMES
+from kcmpctl.resources import NS_TYPES
 from kcmpctl.tree import Grouping, Share, Task, build
 
 from .conftest import Family, run_on_a_terminal, wait_for_state
 
 Run = Callable[..., tuple[int, str, str]]
+NS_NAMES = [ns.cli_name for ns in NS_TYPES]
 Doc = dict[str, Any]
 
 
@@ -44,18 +47,30 @@ def expected_share(child: int, parent: int, resource: Resource) -> bool | None:
 
 
 def check_against_kcmp(node: Doc, parent: int) -> None:
-    """Every answer of *node* (a process or thread) against its parent, by kcmp."""
+    """Every answer of *node* (a process or thread) against its parent: by kcmp for
+    kcmp's types, by the /proc/PID/ns links for namespace types."""
     me = node["tid"] if node["tid"] is not None else node["pid"]
     for name, value in node["shares"].items():
+        holder = node["shares_with"][name]
+        if name in NS_NAMES:
+            assert value is (ns_link(me, name) == ns_link(parent, name)), (me, name)
+            if holder is not None:
+                assert value is False
+                assert ns_link(me, name) == ns_link(holder, name)
+            continue
         resource = Resource.from_name(name)
         assert value == expected_share(me, parent, resource), (me, parent, name)
         assert (value is None) == (name in node["absent"])
-        holder = node["shares_with"][name]
         if holder is not None:
             # not the parent's object, but the holder's
             assert value is False
             assert raw_kcmp(me, holder, resource) == 0
             assert holder != parent
+
+
+def ns_link(pid: int, name: str) -> str:
+    """The namespace as readlink shows it (``net:[4026531833]``), not kcmpctl's stat()."""
+    return os.readlink(f"/proc/{pid}/ns/{name}")
 
 
 # -------------------------------------------------------------- real families
@@ -75,7 +90,8 @@ def test_each_clone_flag_shares_its_type_only(kcmpctl: Run, family: Callable[...
     )
     status, doc, err = tree_json(kcmpctl, str(fam.pid))
     assert (status, err) == (0, "")
-    assert doc["types"] == [r.cli_name for r in TASK_TYPES]
+    # default: kcmp's six task types and the eight namespace types
+    assert doc["types"] == [r.cli_name for r in TASK_TYPES] + NS_NAMES
     assert doc["missing"] == []
     (root,) = doc["tree"]
     assert root["pid"] == fam.pid
@@ -84,7 +100,11 @@ def test_each_clone_flag_shares_its_type_only(kcmpctl: Run, family: Callable[...
     for child in kids.values():
         check_against_kcmp(child, fam.pid)
         assert child["ppid"] == fam.pid
-    shared = {pid: {t for t, v in c["shares"].items() if v} for pid, c in kids.items()}
+    shared = {
+        pid: {t for t, v in c["shares"].items() if v and t not in NS_NAMES}
+        for pid, c in kids.items()
+    }
+    assert all(c["shares"][ns] for c in kids.values() for ns in NS_NAMES)
     assert shared[fam["c_vm"]] == {"vm"}
     assert shared[fam["c_files"]] == {"files"}
     assert shared[fam["c_fs"]] == {"fs"}
@@ -102,7 +122,7 @@ def test_absent_objects_are_null_never_shared(kcmpctl: Run, family: Callable[...
     # Neither has an io_context nor an undo list: kcmp says 0, which is not sharing.
     fam = family("fork:f")
     assert raw_kcmp(fam["f"], fam.pid, Resource.IO) == 0
-    _, doc, _ = tree_json(kcmpctl, str(fam.pid))
+    _, doc, _ = tree_json(kcmpctl, str(fam.pid), "-t", "task")
     child = by_pid(doc)[fam["f"]]
     assert child["shares"]["io"] is None
     assert child["shares"]["sysvsem"] is None
@@ -150,7 +170,7 @@ def test_threads_under_their_process_and_the_one_that_unshared(
     kcmpctl: Run, family: Callable[..., Family]
 ) -> None:
     fam = family("tunshare:t1:FILES", "thread:t2", "clone:c:FILES")
-    status, doc, _ = tree_json(kcmpctl, str(fam.pid), "--threads")
+    status, doc, _ = tree_json(kcmpctl, str(fam.pid), "--threads", "-t", "task")
     assert status == 0
     (root,) = doc["tree"]
     threads = {t["tid"]: t for t in root["threads"]}
@@ -175,7 +195,7 @@ def test_threads_under_their_process_and_the_one_that_unshared(
 def test_two_hundred_identical_workers_fold(kcmpctl: Run, family: Callable[..., Family]) -> None:
     fam = family(*(f"clone:w{i}:FILES|FS" for i in range(200)), "fork:other")
     workers = sorted(fam[f"w{i}"] for i in range(200))
-    status, out, err = kcmpctl("tree", str(fam.pid))
+    status, out, err = kcmpctl("tree", str(fam.pid), "-t", "task")
     assert (status, err) == (0, "")
     lines = out.splitlines()
     assert len(lines) == 3, out
@@ -186,7 +206,7 @@ def test_two_hundred_identical_workers_fold(kcmpctl: Run, family: Callable[..., 
     ), lines[1]
     assert lines[2].startswith(f"`- {fam['other']} famhelper")
 
-    _, out, _ = kcmpctl("tree", str(fam.pid), "--no-fold")
+    _, out, _ = kcmpctl("tree", str(fam.pid), "--no-fold", "-t", "task")
     assert len(out.splitlines()) == 202
 
     _, doc, _ = tree_json(kcmpctl, str(fam.pid), "-t", "files,fs,io")
@@ -315,3 +335,31 @@ def test_folding_keeps_different_siblings_apart(fold: bool) -> None:
     (top,) = lines(roots, fold=fold)
     ids = [line.ids for line in top.children]
     assert ids == ([(2, 3, 4), (5, 6)] if fold else [(i,) for i in range(2, 7)])
+
+
+def test_namespace_boundaries_beside_kcmp_types(
+    kcmpctl: Run, family: Callable[..., Family]
+) -> None:
+    try:
+        fam = family("clone:c:NEWNET|NEWUTS", "clone:d:FILES", "sub:e:NEWNET:clone:x:0")
+    except RuntimeError as err:
+        pytest.skip(f"this machine does not let a process make namespaces: {err}")
+
+    status, doc, err = tree_json(kcmpctl, str(fam.pid))
+    assert (status, err) == (0, "")
+    assert doc["types"][6:] == NS_NAMES
+    nodes = by_pid(doc)
+    for name in ("c", "d", "e", "x"):
+        check_against_kcmp(nodes[fam[name]], nodes[fam[name]]["ppid"])
+    c, e = nodes[fam["c"]], nodes[fam["e"]]
+    assert {t for t, v in c["shares"].items() if v is False} >= {"net", "uts"}
+    assert e["shares_with"]["net"] == fam["x"]
+
+    _, out, _ = kcmpctl("tree", str(fam.pid), "-t", "files,ns")
+    lines = out.splitlines()
+    assert (
+        lines[1]
+        == f"|- {fam['c']} famhelper  shares mnt pid ipc user cgroup time  new files net uts"
+    )
+    assert lines[2] == f"|- {fam['d']} famhelper  shares files ns"
+    assert lines[3].endswith(f"new files  net with {fam['x']}")

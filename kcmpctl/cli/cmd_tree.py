@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import click
 
 from ..render import tree as view
-from ..resources import TASK_TYPES, Resource
+from ..resources import TYPE_GROUPS, AnyResource, Resource
 from ..status import ExitStatus, Report
 from .options import (
     ListingCommand,
@@ -57,7 +57,7 @@ Examples:
 @output_options(view.COLUMNS, view.DEFAULTS)
 def tree(
     root: int | None,
-    types: Sequence[list[Resource]],
+    types: Sequence[list[AnyResource]],
     threads: bool,
     pids: Sequence[list[int]],
     users: Sequence[int],
@@ -88,10 +88,13 @@ def tree(
     from ..tree import Grouping, Task
     from ..tree import build as build_tree
 
-    resources = flatten(types) or list(TASK_TYPES)
+    resources = flatten(types) or list(TYPE_GROUPS["all"])
     named = flatten(pids)
-    probe()
-    reference = null_reference()
+    # Namespace types are read from /proc: kcmp is needed only for kcmp's types.
+    reference = None
+    if any(isinstance(r, Resource) for r in resources):
+        probe()
+        reference = null_reference()
     shown = procs.select_tasks(
         pids=named or None,
         users=list(users) or None,
@@ -118,7 +121,7 @@ def tree(
             result = build(
                 selection,
                 resources,
-                reference=reference.pid,
+                reference=reference.pid if reference is not None else 0,
                 threads=threads,
                 workers=workers,
                 meter=meter,

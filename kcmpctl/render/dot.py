@@ -51,16 +51,15 @@ def matrix_graph(matrix: Matrix, ppid: Mapping[int, int]) -> str:
     *ppid* maps each selected process's PID to its parent's.  With ``--threads`` a
     thread's edge comes from its process.
     """
-    from ..resources import TYPE_INFO
+    from ..resources import object_of
 
-    objects = {info.resource: info.object for info in TYPE_INFO}
     rows = matrix.by_id()
     parent = {row.id: _tree_parent(row, rows, ppid) for row in matrix.rows}
     out = ["digraph kcmpctl {", *_HEAD, "  node [shape=box];"]
     for t, result in enumerate(matrix.results):
         name = result.resource.cli_name
         out.append(f"  subgraph cluster_{t} {{")
-        out.append(f"    label={label(f'{name}: {objects[result.resource]}')};")
+        out.append(f"    label={label(f'{name}: {object_of(result.resource)}')};")
         for g, group in enumerate(result.groups):
             out.append(f"    subgraph cluster_{t}_{g} {{")
             out.append(f"      label={label(f'one object, {len(group)} holders')};")

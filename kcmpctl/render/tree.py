@@ -10,6 +10,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ..resources import NS_TYPES
 from ..tree import NO_PARENT, Node, Share
 from .columns import Column
 from .text import escape_human, escape_raw
@@ -39,6 +40,7 @@ DEFAULTS = tuple(c.name for c in COLUMNS)
 
 #: a folded line names this many PIDs at most
 NAMED = 2
+_NAMESPACES = tuple(ns.cli_name for ns in NS_TYPES)
 #: how a folded line counts its siblings, as in "<TIMES>200 worker"
 TIMES = "\N{MULTIPLICATION SIGN}"
 
@@ -169,20 +171,29 @@ def label(line: Line) -> list[tuple[str, str | None]]:
     with_ = dict(n.shares_with)
     new = [t for t, s in n.shares if s is Share.NO and t not in with_]
     if shared:
-        pieces.append(("  shares " + " ".join(shared), "good"))
+        pieces.append(("  shares " + " ".join(_grouped(shared)), "good"))
     if new:
         pieces.append(("  new " + " ".join(new), "warn"))
     by_holder: dict[int, list[str]] = {}
     for t, holder in n.shares_with:
         by_holder.setdefault(holder, []).append(t)
     for holder, types in by_holder.items():
-        pieces.append((f"  {' '.join(types)} with {holder}", "bold"))
+        pieces.append((f"  {' '.join(_grouped(types))} with {holder}", "bold"))
     if n.unknown is not None and n.unknown != NO_PARENT:
         pieces.append((f"  not compared: {escape_human(n.unknown)}", "dim"))
     if count > 1:
         shown = ", ".join(map(str, line.ids[:NAMED]))
         pieces.append((f"  ({shown}{', …' if count > NAMED else ''})", "dim"))
     return pieces
+
+
+def _grouped(names: Sequence[str]) -> list[str]:
+    """*names* with the eight namespace types, when all are there, as ``ns``: most
+    processes share every namespace with their parent; where one does not, it stands
+    out among "new"."""
+    if not all(ns in names for ns in _NAMESPACES):
+        return list(names)
+    return [n for n in names if n not in _NAMESPACES] + ["ns"]
 
 
 def print_tree(out: Terminal, roots: Sequence[Node], *, fold: bool) -> None:
