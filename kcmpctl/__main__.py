@@ -103,7 +103,7 @@ def _run(argv: Sequence[str] | None) -> int:
 
     from .cli import cli
     from .errors import KcmpError
-    from .status import ExitStatus
+    from .status import ExitStatus, Terminated
 
     args = list(sys.argv[1:] if argv is None else argv)
     try:
@@ -124,6 +124,10 @@ def _run(argv: Sequence[str] | None) -> int:
     except (click.Abort, KeyboardInterrupt):
         sys.stderr.write("\n")
         return ExitStatus.INTERRUPTED
+    except Terminated as err:  # raised only once every frozen process runs again
+        signal.signal(err.signum, signal.SIG_DFL)
+        os.kill(os.getpid(), err.signum)
+        return 128 + err.signum
     except KcmpError as err:
         return _fail(str(err))
     except OSError as err:

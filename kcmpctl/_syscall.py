@@ -3,7 +3,8 @@
 Everything here is deliberately small: the syscall number for this machine, the
 ``struct kcmp_epoll_slot`` layout, and :func:`kcmp`, which returns the kernel's raw
 answer or raises :class:`OSError` with the errno.  Tests replace :data:`kcmp` (the
-seam) to produce answers this machine cannot, such as ENOSYS.
+seam) to produce answers this machine cannot, such as ENOSYS.  :func:`ptrace` serves
+``--freeze`` (Python has ``os.waitpid`` but no ptrace).
 """
 
 from __future__ import annotations
@@ -133,3 +134,28 @@ def epoll_slot_address(slot: EpollSlot) -> int:
 #: The seam: ``kcmp(pid1, pid2, type, idx1, idx2)`` returns 0, 1, 2 or 3, or raises
 #: OSError carrying the errno.  Tests may replace it.
 kcmp = _kcmp
+
+
+# ptrace(2) requests, the same numbers on every Linux architecture (uapi linux/ptrace.h).
+PTRACE_DETACH = 17
+PTRACE_SEIZE = 0x4206
+PTRACE_INTERRUPT = 0x4207
+#: the event of a stop caused by PTRACE_INTERRUPT or a group-stop (status >> 16)
+PTRACE_EVENT_STOP = 128
+#: waitpid() flag: wait for clone()d threads too (tracees that are threads)
+WALL = 0x40000000
+
+# libc's ptrace() rather than syscall(SYS_ptrace, ...): no number per architecture.
+_ptrace = _libc.ptrace
+_ptrace.restype = ctypes.c_long
+_ptrace.argtypes = (ctypes.c_int, ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p)
+
+
+def ptrace(request: int, tid: int, addr: int = 0, data: int = 0) -> int:
+    """``ptrace(request, tid, addr, data)``, raising :class:`OSError` with the errno."""
+    ctypes.set_errno(0)
+    ret: int = _ptrace(request, tid, addr or None, data or None)
+    if ret == -1:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
+    return ret

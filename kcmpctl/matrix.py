@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -392,6 +392,7 @@ def build(
     workers: int = 1,
     comparator: ComparatorFactory = task_comparator,
     meter: Meter | None = None,
+    skip: Mapping[int, str] | None = None,
 ) -> Matrix:
     """Compare every selected task for each of *resources* (kcmp and namespace types).
 
@@ -399,7 +400,8 @@ def build(
     unused when *resources* holds namespace types only: then kcmp is not called).
     Zombies and tasks gone since selection are skipped without a kcmp call; tasks
     kcmp refuses are skipped after one call each; tasks that exited during the scan
-    are taken out of every type's result at the end.
+    are taken out of every type's result at the end.  The processes in *skip* (PID
+    to reason: those ``--freeze`` could not stop) are skipped without a call.
     """
     tasks = [t for t in selection.tasks if t.pid != reference]
     by_kcmp_id = {t.tid: t for t in tasks}
@@ -410,6 +412,8 @@ def build(
     # In process mode t.zombie is the leader's state: the process lives on if
     # selection found a live thread to compare through.
     pre = {t.tid: ZOMBIE for t in tasks if t.zombie and (threads or t.tid == t.pid)}
+    if skip:
+        pre.update((t.tid, skip[t.pid]) for t in tasks if t.pid in skip)
     live = [t for t in tasks if t.tid not in pre]
     # A task's pidfd follows its process, or with --threads a non-leader thread: the
     # live thread a process is compared through (its leader had exited) needs its own.

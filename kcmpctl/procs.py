@@ -134,6 +134,27 @@ def comm(pid: int) -> str | None:
         return None
 
 
+def tracer_pid(pid: int, tid: int | None = None) -> int | None:
+    """The ID of the process tracing *pid* (``TracerPid``), 0 for none, ``None`` if gone."""
+    try:
+        with open(f"{task_dir(pid, tid)}/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"TracerPid:"):
+                    return int(line.split()[1])
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    return None
+
+
+def ptrace_scope() -> int | None:
+    """Yama's ``kernel.yama.ptrace_scope`` (0 classic … 3 no attach), ``None`` without Yama."""
+    try:
+        with open(f"{PROC}/sys/kernel/yama/ptrace_scope", "rb") as f:
+            return int(f.read())
+    except (OSError, ValueError):
+        return None
+
+
 def fd_target(pid: int, fd: int, tid: int | None = None) -> str | None:
     """What fd *fd* of *pid* (read through its thread *tid*) refers to (the
     /proc/PID/fd link), ``None`` if unreadable."""

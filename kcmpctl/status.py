@@ -12,6 +12,15 @@ class ExitStatus(enum.IntEnum):
     INTERRUPTED = 130  # Ctrl-C
 
 
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP arrived while processes were frozen: kcmpctl resumes them,
+    then dies of the signal, as the shell that sent it expects."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
 class Report:
     """Accumulates outcomes; trouble wins over difference (as ``diff -r``)."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 from collections.abc import Sequence
 
@@ -9,7 +10,15 @@ import click
 
 from ..render import epoll as view
 from ..status import ExitStatus, Report
-from .options import ListingCommand, Output, flatten, output_options, pids_option
+from .options import (
+    ListingCommand,
+    Output,
+    flatten,
+    freeze_option,
+    freezer,
+    output_options,
+    pids_option,
+)
 from .params import FdType, PidFdType, PidType
 
 TOFF_MAX = 0xFFFFFFFF  # struct kcmp_epoll_slot's toff is a u32
@@ -46,6 +55,7 @@ Examples:
     metavar="N",
     help="With --check: the N-th registration made under TFD (default 0).",
 )
+@freeze_option()
 @output_options(view.COLUMNS, view.DEFAULTS)
 def epoll_command(
     pid: int,
@@ -54,6 +64,7 @@ def epoll_command(
     all_: bool,
     question: tuple[int, tuple[int, int]] | None,
     toff: int | None,
+    freeze: bool,
     out: Output,
 ) -> ExitStatus:
     """List each file registered in the epoll at fd EPFD of process PID, and prove
@@ -74,7 +85,16 @@ def epoll_command(
         if pids or all_ or out.mode == "raw" or out.columns_spec:
             raise click.UsageError("-p, --all, -r and -o apply to the listing, not to --check")
         tfd, holder = question
-        return _check(out, pid, epfd, tfd, toff or 0, holder)
+        frozen = freezer(freeze)
+        try:
+            refused = frozen.freeze(dict.fromkeys((pid, holder[0])))
+            for who, why in refused.items():
+                out.warn(f"process {who}: {why}")
+            if refused:
+                return ExitStatus.TROUBLE
+            return _check(out, pid, epfd, tfd, toff or 0, holder)
+        finally:
+            frozen.thaw()
     if toff is not None:
         raise click.UsageError("--toff applies to --check")
     if pids and all_:
@@ -82,13 +102,14 @@ def epoll_command(
     # Loaded here, not at the top: completing this command's options needs no ctypes.
     from .. import procs
     from ..epoll import (
+        Skipped,
         Status,
         find_holders,
         read_registrations,
         related_processes,
         visible_processes,
     )
-    from ..errors import from_errno
+    from ..errors import KcmpError, from_errno
 
     report = Report()
     registrations = read_registrations(pid, epfd)
@@ -105,7 +126,25 @@ def epoll_command(
                 report.fail()
     else:
         candidates = related_processes(pid)
-    listing = find_holders(pid, epfd, registrations, candidates)
+    frozen = freezer(freeze)
+    try:
+        refused = frozen.freeze(dict.fromkeys((pid, *candidates)))
+        if pid in refused:
+            # The epoll's own process: without it stopped there is no snapshot to give.
+            out.warn(f"process {pid}: {refused[pid]}")
+            return ExitStatus.TROUBLE
+        if freeze:  # read again, now that nothing can register, close or dup
+            registrations = read_registrations(pid, epfd)
+        listing = find_holders(
+            pid, epfd, registrations, [c for c in candidates if c not in refused]
+        )
+    finally:
+        frozen.thaw()
+    if refused:  # skipped as any unreadable process is: trouble only if named
+        unfrozen = (Skipped(c, KcmpError(0, f"process {c}", why)) for c, why in refused.items())
+        listing = dataclasses.replace(
+            listing, skipped=tuple(sorted((*listing.skipped, *unfrozen), key=lambda s: s.pid))
+        )
     for skipped in listing.skipped:
         # Asked for by name, so a gap in the answer; found by --all or by kinship, not.
         # An fd that changed during the scan is said in any case.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from collections.abc import Sequence
@@ -11,7 +12,15 @@ import click
 
 from ..render import fds as view
 from ..status import ExitStatus, Report
-from .options import ListingCommand, Output, flatten, output_options, selection_options
+from .options import (
+    ListingCommand,
+    Output,
+    flatten,
+    freeze_option,
+    freezer,
+    output_options,
+    selection_options,
+)
 
 if TYPE_CHECKING:
     from ..fds import Scan
@@ -37,6 +46,7 @@ Examples:
     help="Also show descriptions held twice within one fd table (dup, F_DUPFD).",
 )
 @click.option("--dot", is_flag=True, help="Print a Graphviz graph (for dot -Tsvg) instead.")
+@freeze_option()
 @output_options(view.COLUMNS, view.DEFAULTS)
 def fds(
     pids: Sequence[list[int]],
@@ -45,6 +55,7 @@ def fds(
     tree: int | None,
     dups: bool,
     dot: bool,
+    freeze: bool,
     out: Output,
 ) -> ExitStatus:
     """Show open file descriptions held through the fds of two or more fd tables.
@@ -59,19 +70,28 @@ def fds(
     """
     # Loaded here, not at the top: completing this command's options needs no ctypes.
     from .. import procs
-    from ..fds import scan
+    from ..fds import Skipped, scan
 
     if dot and (out.columns_spec or out.mode in ("json", "raw")):
         raise click.UsageError("--dot prints a graph: not with -o, -J or -r")
     named = flatten(pids)
     selection = procs.select_tasks(named or None, list(users) or None, command, tree)
+    frozen = freezer(freeze)
     try:
         me = os.getpid()
         # Our own fds (a pidfd per selected process) are an artefact of the scan, and
         # our stdio would show as "shared" with the shell in every run.
-        result = scan([t for t in selection.tasks if t.pid != me or me in named], dups=dups)
+        tasks = [t for t in selection.tasks if t.pid != me or me in named]
+        refused = frozen.freeze(t.pid for t in tasks)
+        result = scan([t for t in tasks if t.pid not in refused], dups=dups)
     finally:
+        frozen.thaw()
         selection.close()
+    if refused:  # skipped as any unreadable process is: trouble only if named
+        unfrozen = [Skipped(t.pid, t.comm, refused[t.pid]) for t in tasks if t.pid in refused]
+        result = dataclasses.replace(
+            result, skipped=tuple(sorted((*result.skipped, *unfrozen), key=lambda s: s.pid))
+        )
 
     report = Report()
     for pid, why in selection.missing:

@@ -14,6 +14,8 @@ from .options import (
     ListingCommand,
     Output,
     flatten,
+    freeze_option,
+    freezer,
     output_options,
     selection_options,
     type_option,
@@ -38,6 +40,7 @@ Examples:
 @click.option("--grid", is_flag=True, help="Show a grid per type, whatever the number of rows.")
 @click.option("--groups", is_flag=True, help="Show the groups per type, however few rows.")
 @click.option("--dot", is_flag=True, help="Print a Graphviz graph (for dot -Tsvg) instead.")
+@freeze_option()
 @output_options(view.COLUMNS, view.DEFAULTS)
 def matrix(
     pids: Sequence[list[int]],
@@ -49,6 +52,7 @@ def matrix(
     grid: bool,
     groups: bool,
     dot: bool,
+    freeze: bool,
     out: Output,
 ) -> ExitStatus:
     """Group many processes by the kernel objects they share, type by type.
@@ -80,6 +84,7 @@ def matrix(
     if any(isinstance(r, Resource) for r in resources):
         probe()
         reference = null_reference()
+    frozen = freezer(freeze)
     selection = procs.select_tasks(
         pids=named or None,
         users=list(users) or None,
@@ -88,9 +93,11 @@ def matrix(
         threads=threads,
     )
     try:
+        refused = frozen.freeze(t.pid for t in selection.tasks)
         workers = default_workers(len(selection.tasks), len(resources))
         bar = meter = None
-        if out.mode != "quiet" and out.stderr.isatty():
+        # Frozen, the terminal (or whoever reads stderr) may be among the stopped.
+        if out.mode != "quiet" and out.stderr.isatty() and not freeze:
             bar = view.ScanProgress(out, estimate(len(selection.tasks), len(resources)))
             meter = Meter(workers, bar)
         try:
@@ -101,6 +108,7 @@ def matrix(
                 threads=threads,
                 workers=workers,
                 meter=meter,
+                skip=refused,
             )
         finally:
             if bar is not None:
@@ -111,6 +119,7 @@ def matrix(
         raise click.ClickException(str(err)) from err
     finally:
         ppid = {t.pid: t.ppid for t in selection.tasks}
+        frozen.thaw()
         selection.close()
 
     report = Report()

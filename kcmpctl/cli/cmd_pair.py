@@ -10,7 +10,15 @@ import click
 from ..render import pair as view
 from ..resources import TASK_TYPES, AnyResource, Namespace, Resource
 from ..status import ExitStatus, Report
-from .options import ListingCommand, Output, flatten, output_options, type_option
+from .options import (
+    ListingCommand,
+    Output,
+    flatten,
+    freeze_option,
+    freezer,
+    output_options,
+    type_option,
+)
 from .params import parse_operand
 
 if TYPE_CHECKING:
@@ -28,8 +36,11 @@ Examples:
 @click.command(cls=ListingCommand, epilog=EPILOG, short_help="Compare two processes, or two fds.")
 @click.argument("operands", nargs=-1, metavar="PID1 PID2 | PID1:FD1 PID2:FD2")
 @type_option()
+@freeze_option()
 @output_options(view.COLUMNS, view.TASK_DEFAULTS)
-def pair(operands: tuple[str, ...], types: Sequence[list[AnyResource]], out: Output) -> ExitStatus:
+def pair(
+    operands: tuple[str, ...], types: Sequence[list[AnyResource]], freeze: bool, out: Output
+) -> ExitStatus:
     """Compare the kernel objects of two processes, or the files behind two fds.
 
     Task types: vm, files, fs, sighand, io, sysvsem (default: all six); namespace
@@ -53,30 +64,47 @@ def pair(operands: tuple[str, ...], types: Sequence[list[AnyResource]], out: Out
 
     report = Report()
     records: list[dict[str, Any]] = []
-    if fd1 is not None and fd2 is not None:
-        if types:
-            raise click.UsageError("-t applies to PID operands, not PID:FD")
-        # Each process resolved once to the thread kcmp and /proc are asked through
-        # (a live one, when its main thread has exited).
-        s1, s2 = side(pid1, fd1), side(pid2, fd2)
-        targets = (procs.fd_target(pid1, fd1, s1.task), procs.fd_target(pid2, fd2, s2.task))
-        result, error = _attempt(report, lambda: compare_files(s1, fd1, s2, fd2), out)
-        records.append(
-            view.record(
-                pid1, pid2, Resource.FILE, result, fd1=fd1, fd2=fd2, error=error, targets=targets
+    frozen = freezer(freeze)
+    try:
+        # Asked to compare at one moment: a process that cannot be stopped is trouble.
+        refused = frozen.freeze(dict.fromkeys((pid1, pid2)))
+        for pid, why in refused.items():
+            out.warn(f"process {pid}: {why}")
+        if refused:
+            return ExitStatus.TROUBLE
+        if fd1 is not None and fd2 is not None:
+            if types:
+                raise click.UsageError("-t applies to PID operands, not PID:FD")
+            # Each process resolved once to the thread kcmp and /proc are asked through
+            # (a live one, when its main thread has exited).
+            s1, s2 = side(pid1, fd1), side(pid2, fd2)
+            targets = (procs.fd_target(pid1, fd1, s1.task), procs.fd_target(pid2, fd2, s2.task))
+            result, error = _attempt(report, lambda: compare_files(s1, fd1, s2, fd2), out)
+            records.append(
+                view.record(
+                    pid1,
+                    pid2,
+                    Resource.FILE,
+                    result,
+                    fd1=fd1,
+                    fd2=fd2,
+                    error=error,
+                    targets=targets,
+                )
             )
-        )
-        defaults: tuple[str, ...] = view.FILE_DEFAULTS
-    else:
-        selected = flatten(types) or list(TASK_TYPES)
-        seen_errors: set[str] = set()
-        s1, s2 = side(pid1), side(pid2)
-        for resource in selected:
-            result, error = _attempt(
-                report, lambda r=resource: _compare(s1, s2, r), out, seen_errors
-            )
-            records.append(view.record(pid1, pid2, resource, result, error=error))
-        defaults = view.TASK_DEFAULTS
+            defaults: tuple[str, ...] = view.FILE_DEFAULTS
+        else:
+            selected = flatten(types) or list(TASK_TYPES)
+            seen_errors: set[str] = set()
+            s1, s2 = side(pid1), side(pid2)
+            for resource in selected:
+                result, error = _attempt(
+                    report, lambda r=resource: _compare(s1, s2, r), out, seen_errors
+                )
+                records.append(view.record(pid1, pid2, resource, result, error=error))
+            defaults = view.TASK_DEFAULTS
+    finally:
+        frozen.thaw()
 
     if out.mode == "json":
         out.json({"pairs": records})

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Protocol, TypeVar
 
 import click
 from click.parser import _normalize_opt, _OptionParser, _ParsingState
@@ -252,3 +252,37 @@ def selection_options(*, threads: bool = True) -> Callable[[F], F]:
         return result  # type: ignore[no-any-return]
 
     return decorate
+
+
+def freeze_option() -> Callable[[F], F]:
+    """--freeze: the processes compared are stopped for the comparison (kcmpctl.freeze)."""
+    return click.option(
+        "--freeze",
+        is_flag=True,
+        help="Stop every thread of the processes compared (ptrace) until the answer is"
+        " complete: one consistent snapshot. They run again before anything is printed.",
+    )
+
+
+class Freezing(Protocol):
+    def freeze(self, pids: Iterable[int]) -> dict[int, str]: ...
+    def thaw(self) -> None: ...
+
+
+class _Unfrozen:
+    """Without --freeze: nothing is stopped, nothing refused."""
+
+    def freeze(self, pids: Iterable[int]) -> dict[int, str]:
+        return {}
+
+    def thaw(self) -> None:
+        pass
+
+
+def freezer(enabled: bool) -> Freezing:
+    """A :class:`kcmpctl.freeze.Freezer` with --freeze (ctypes loads only then)."""
+    if not enabled:
+        return _Unfrozen()
+    from ..freeze import Freezer
+
+    return Freezer()
