@@ -41,6 +41,8 @@ from .status import Terminated
 
 #: seconds a seized thread may take to stop; past it, its process is not frozen
 STOP_TIMEOUT = 2.0
+#: seconds the thaw waits for a seized thread that had not stopped in time
+LINGER = 0.1
 #: seconds to wait for another kcmpctl to thaw what it froze
 LOCK_TIMEOUT = 30.0
 #: An abstract socket name: bound by one freezing kcmpctl at a time, released by the
@@ -222,15 +224,21 @@ class Freezer:
         """Collect the stops of the seized threads; refuse the processes too slow."""
         deadline = time.monotonic() + self.timeout
         delay = 0.0
-        while self._running:
+        while self._waiting():
             for tid in list(self._running):
                 self._collect(tid)
-            if not self._running or time.monotonic() > deadline:
+            if not self._waiting() or time.monotonic() > deadline:
                 break
+            if not signal.sigpending().isdisjoint(ENDING_SIGNALS):
+                return  # Ctrl-C while waiting: it arrives as the mask is restored
             time.sleep(delay)
             delay = min(max(delay * 2, 1e-4), 0.01)
-        for pid in set(self._running.values()):
+        for pid in {p for p in self._running.values() if p not in self.refused}:
             self._refuse(pid, f"{CANNOT}: {SLOW} {self.timeout:g} s{SLOW_WHY}")
+
+    def _waiting(self) -> bool:
+        """Whether a thread of a process still to be frozen has not stopped yet."""
+        return any(p not in self.refused for p in self._running.values())
 
     def _collect(self, tid: int) -> bool:
         """Whether the seized *tid* stopped (now stopped) or exited (forgotten)."""
@@ -271,10 +279,11 @@ class Freezer:
 
     def _thaw(self) -> None:
         with _ending_signals_blocked():
-            # A thread that was seized but had not stopped when its process was
-            # refused stops some time later: give it the same time to, then let go.
+            # A thread seized that had not stopped when its process was refused
+            # (a vfork parent) cannot be detached until it stops: a last look, then
+            # it stays attached, and stops, until kcmpctl exits and the kernel lets go.
             if self._running:
-                deadline = time.monotonic() + self.timeout
+                deadline = time.monotonic() + LINGER
                 while self._running and time.monotonic() < deadline:
                     for tid in list(self._running):
                         self._collect(tid)

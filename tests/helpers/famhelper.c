@@ -52,6 +52,13 @@
  *                      fd FD changes between two open file descriptions all the time
  *   clones:NAME:N:FLAGS N children made by clone(2) with FLAGS; prints NAME_0 .. NAME_N-1
  *   threads:N          N pthreads that wait
+ *   fdflip:NAME:PATH   two opens of PATH, D1 and D2.  This process holds D1 at fd 5; a child
+ *                      (NAME_c) holds D1 at 20 and D2 at 21 and loops dup2(20,5); dup2(21,5);
+ *                      its child (NAME_x) holds D2 alone, at 7
+ *   semflip:NAME       child that loops: semop(SEM_UNDO|IPC_NOWAIT) up and down on a new
+ *                      semaphore, then unshare(CLONE_SYSVSEM): an undo list comes and goes
+ *   vfork:NAME         fork(2) child that vfork()s a child that never execs: NAME is stuck in
+ *                      vfork (its killable wait does not stop for PTRACE_INTERRUPT)
  *
  * The helper is a child subreaper: descendants orphaned when a sub child dies are
  * reaped by it too.
@@ -172,6 +179,103 @@ static void *waiter(void *arg) {
     while (read(0, buf, sizeof buf) > 0) {}
     cleanup_and_exit();
     return NULL;
+}
+
+static void read_pid(int fd, pid_t *pid) {
+    if (read(fd, pid, sizeof *pid) != sizeof *pid) die("read");
+}
+
+static void fdflip(const char *name, const char *path) {
+    int d1 = open(path, O_RDONLY), p[2];
+    if (d1 < 0) die("open");
+    if (dup2(d1, 5) < 0) die("dup2");
+    close(d1);
+    if (pipe(p)) die("pipe");
+    fflush(stdout);
+    pid_t parent = getpid(), c = fork();
+    if (c < 0) die("fork");
+    if (c == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent) _exit(0);
+        int d2 = open(path, O_RDONLY);
+        if (d2 < 0 || dup2(5, 20) < 0 || dup2(d2, 21) < 0) die("fdflip child");
+        close(d2);
+        pid_t me = getpid(), x = fork();
+        if (x < 0) die("fork");
+        if (x == 0) {
+            prctl(PR_SET_PDEATHSIG, SIGKILL);
+            if (getppid() != me) _exit(0);
+            if (dup2(21, 7) < 0) die("dup2");
+            close(5);
+            close(20);
+            close(21);
+            close(p[1]);
+            for (;;) pause();
+        }
+        if (write(p[1], &x, sizeof x) != sizeof x) die("write");
+        close(p[1]);
+        for (;;) {
+            dup2(20, 5);
+            dup2(21, 5);
+        }
+    }
+    add_child(c);
+    close(p[1]);
+    pid_t x;
+    read_pid(p[0], &x);
+    close(p[0]);
+    printf("%s_c %d\n%s_x %d\n", name, c, name, x);
+}
+
+static void semflip(const char *name) {
+    int id = semget(IPC_PRIVATE, 1, 0600);
+    if (id < 0) die("semget");
+    semids[nsems++] = id;
+    fflush(stdout);
+    pid_t parent = getpid(), c = fork();
+    if (c < 0) die("fork");
+    if (c == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent) _exit(0);
+        struct sembuf up = {0, 1, SEM_UNDO | IPC_NOWAIT}, down = {0, -1, SEM_UNDO | IPC_NOWAIT};
+        struct sembuf bare_up = {0, 1, IPC_NOWAIT}, bare_down = {0, -1, IPC_NOWAIT};
+        for (;;) {
+            semop(id, &up, 1);
+            semop(id, &down, 1);
+            unshare(CLONE_SYSVSEM);
+            /* As long without an undo list as with one: the race is on both edges. */
+            semop(id, &bare_up, 1);
+            semop(id, &bare_down, 1);
+        }
+    }
+    add_child(c);
+    printf("%s %d\n", name, c);
+}
+
+static void vforker(const char *name) {
+    int p[2];
+    if (pipe(p)) die("pipe");
+    fflush(stdout);
+    pid_t parent = getpid(), c = fork();
+    if (c < 0) die("fork");
+    if (c == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent) _exit(0);
+        close(p[0]);
+        if (vfork() == 0) {
+            /* Shares this child's memory until it execs or exits, which it never does. */
+            prctl(PR_SET_PDEATHSIG, SIGKILL);
+            if (write(p[1], "v", 1) != 1) _exit(1);
+            for (;;) pause();
+        }
+        _exit(0);
+    }
+    add_child(c);
+    close(p[1]);
+    char byte;
+    if (read(p[0], &byte, 1) != 1) die("read");
+    close(p[0]);
+    printf("%s %d\n", name, c);
 }
 
 static volatile int sigclose_fd = -1;
@@ -439,6 +543,12 @@ static int op(char *spec, char **rest, int nrest) {
         if (dup2(f[0], f[2]) < 0) die("dup2");
         pthread_t t;
         if (pthread_create(&t, NULL, flipper, f)) die("pthread_create");
+    } else if (!strcmp(spec, "fdflip")) {
+        fdflip(name, arg);
+    } else if (!strcmp(spec, "semflip")) {
+        semflip(name);
+    } else if (!strcmp(spec, "vfork")) {
+        vforker(name);
     } else {
         fprintf(stderr, "famhelper: unknown op %s\n", spec);
         exit(3);
