@@ -156,6 +156,21 @@ def test_epoll_frozen_lists_the_moved_registration(family: Spawn, kcmpctl: Run) 
     assert_running(fam.pid, fam["c"])
 
 
+def test_tree_frozen_says_what_each_child_shares_with_its_parent(
+    family: Spawn, kcmpctl: Run
+) -> None:
+    fam = family("clone:c:FILES", "semflip:s")
+    for _ in range(10):
+        status, out, err = kcmpctl("tree", str(fam.pid), "--freeze", "-J")
+        assert (status, err) == (0, "")
+        (root,) = json.loads(out)["tree"]
+        children = {child["pid"]: child for child in root["children"]}
+        assert children[fam["c"]]["shares"]["files"] is True
+        assert children[fam["s"]]["shares"]["sysvsem"] is not True
+        assert children[fam["s"]]["unknown"] is None
+    assert_running(fam.pid, fam["c"], fam["s"])
+
+
 # ----------------------------------------------------------- resumed, whatever happens
 
 

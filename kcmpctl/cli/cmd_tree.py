@@ -14,6 +14,8 @@ from .options import (
     ListingCommand,
     Output,
     flatten,
+    freeze_option,
+    freezer,
     output_options,
     pids_option,
     type_option,
@@ -54,6 +56,7 @@ Examples:
     help="Show only processes whose name (comm) matches this regular expression.",
 )
 @click.option("--no-fold", is_flag=True, help="Show every one of identical siblings.")
+@freeze_option()
 @output_options(view.COLUMNS, view.DEFAULTS)
 def tree(
     root: int | None,
@@ -63,6 +66,7 @@ def tree(
     users: Sequence[int],
     command: re.Pattern[str] | None,
     no_fold: bool,
+    freeze: bool,
     out: Output,
 ) -> ExitStatus:
     """Draw the process tree under PID (default: every process, from each root),
@@ -111,10 +115,13 @@ def tree(
         else procs.Selection(tasks=[], missing=[])
     )
     selection = procs.Selection(tasks=shown.tasks + hidden.tasks, missing=shown.missing)
+    frozen = freezer(freeze)
     try:
+        refused = frozen.freeze(t.pid for t in selection.tasks)
         workers = default_workers(len(selection.tasks), len(resources))
         bar = meter = None
-        if out.mode != "quiet" and out.stderr.isatty():
+        # Frozen, the terminal (or whoever reads stderr) may be among the stopped.
+        if out.mode != "quiet" and out.stderr.isatty() and not freeze:
             bar = ScanProgress(out, estimate(len(selection.tasks), len(resources)))
             meter = Meter(workers, bar)
         try:
@@ -125,6 +132,7 @@ def tree(
                 threads=threads,
                 workers=workers,
                 meter=meter,
+                skip=refused,
             )
         finally:
             if bar is not None:
@@ -134,6 +142,7 @@ def tree(
     except ScanError as err:
         raise click.ClickException(str(err)) from err
     finally:
+        frozen.thaw()
         selection.close()
 
     ppid = {t.pid: t.ppid for t in selection.tasks}
