@@ -168,7 +168,17 @@ def test_nothing_selected_in_json(kcmpctl: Run) -> None:
     assert (status, err) == (1, "")
     assert json.loads(out) == {
         "processes": [],
-        "resources": [{"type": "vm", "order": [], "groups": [], "absent": [], "skipped": []}],
+        "resources": [
+            {
+                "type": "vm",
+                "kind": "kcmp",
+                "order": [],
+                "groups": [],
+                "absent": [],
+                "skipped": [],
+                "namespaces": None,
+            }
+        ],
         "missing": [],
     }
     status, out, err = kcmpctl("fds", "-c", "^no such process name$", "-J")
