@@ -463,6 +463,32 @@ def test_fd_whose_file_cannot_be_stated(
 # ------------------------------------------------------------------------- output
 
 
+def test_flags_by_name_in_tables_number_in_json(tmp_path: Path) -> None:
+    fd = os.open(tmp_path / "log", os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NONBLOCK)
+    child = subprocess.Popen(["sleep", "30"], pass_fds=[fd])
+    try:
+        pids = f"{os.getpid()},{child.pid}"
+        cmd = [sys.executable, "-m", "kcmpctl", "fds", "-p", pids]
+        table = subprocess.run([*cmd, "-r", "-o", "FLAGS,HOLDERS", "-n"], **CAPTURE)
+        row = f"O_WRONLY|O_APPEND|O_NONBLOCK {os.getpid()}:{fd},{child.pid}:{fd}"
+        assert row in table.stdout.splitlines(), (table.stdout, table.stderr)
+        doc = json.loads(subprocess.run([*cmd, "-J"], **CAPTURE).stdout)
+        (flags,) = (
+            d["flags"]
+            for d in doc["descriptions"]
+            if {"pid": child.pid, "fd": fd, "command": "sleep"} in d["holders"]
+        )
+        # The number as fdinfo has it (O_LARGEFILE included where the kernel sets it).
+        assert int(flags, 8) & ~0o100000 & ~0o400000 == os.O_WRONLY | os.O_APPEND | os.O_NONBLOCK
+    finally:
+        child.kill()
+        child.wait()
+        os.close(fd)
+
+
+CAPTURE: Any = {"capture_output": True, "text": True, "timeout": 60, "check": True}
+
+
 def test_plain_output_groups_a_table_s_pids(kcmpctl: Run, family: Start) -> None:
     fam = family("clone:c:FILES", "pipe:p", "fork:k")
     c, k, r, w = fam["c"], fam["k"], fam["p_r"], fam["p_w"]
@@ -473,8 +499,8 @@ def test_plain_output_groups_a_table_s_pids(kcmpctl: Run, family: Start) -> None
     assert (status, err) == (0, "")
     rows = [line.split() for line in out.splitlines()]
     assert rows[0] == ["TYPE", "FLAGS", "HOLDERS"]
-    assert ["FIFO", "0o0", f"{fam.pid}+{c}:{r},{k}:{r}"] in rows
-    assert ["FIFO", "0o1", f"{fam.pid}+{c}:{w},{k}:{w}"] in rows
+    assert ["FIFO", "O_RDONLY", f"{fam.pid}+{c}:{r},{k}:{r}"] in rows
+    assert ["FIFO", "O_WRONLY", f"{fam.pid}+{c}:{w},{k}:{w}"] in rows
     assert len(rows) == 1 + 5  # stdin, stdout, stderr and the pipe's two ends
 
     status, out, _ = kcmpctl("fds", "-p", f"{fam.pid},{c},{k}", "-r", "-o", "INO,TABLES,COUNT")

@@ -160,6 +160,24 @@ def test_unknown_offset_and_flags_are_null() -> None:
     assert (rec["pos"], rec["flags"]) == (None, None)
 
 
+@pytest.mark.parametrize(
+    ("flags", "names"),
+    [
+        (0o0, "O_RDONLY"),
+        (0o2001, "O_WRONLY|O_APPEND"),
+        (os.O_RDWR | os.O_SYNC, "O_RDWR|O_SYNC"),  # O_SYNC includes O_DSYNC's bit
+        (os.O_RDWR | os.O_DSYNC, "O_RDWR|O_DSYNC"),
+        (os.O_RDONLY | os.O_TMPFILE, "O_RDONLY|O_TMPFILE"),
+        (os.O_RDONLY | os.O_DIRECTORY, "O_RDONLY|O_DIRECTORY"),
+        (os.O_RDONLY | os.O_CLOEXEC, "O_RDONLY"),  # per fd, not the description's
+        (0o3, "0o3"),
+        (0o1 | 0o100000000000, "O_WRONLY|0o100000000000"),
+    ],
+)
+def test_flag_names(flags: int, names: str) -> None:
+    assert view.flag_names(flags) == names
+
+
 def render(mode: str, names: tuple[str, ...] = view.DEFAULTS) -> str:
     out = io.StringIO()
     term = Terminal(mode, stdout=out, stderr=io.StringIO())
@@ -170,8 +188,8 @@ def render(mode: str, names: tuple[str, ...] = view.DEFAULTS) -> str:
 
 def test_plain_table() -> None:
     assert render("human") == (
-        "TYPE INO POS FLAGS    COUNT TARGET          HOLDERS\n"
-        "REG   42   7 0o100002     5 /tmp/a b\\x0a[x] 10:3,11+12:3,11+12:5\n"
+        "TYPE INO POS FLAGS  COUNT TARGET          HOLDERS\n"
+        "REG   42   7 O_RDWR     5 /tmp/a b\\x0a[x] 10:3,11+12:3,11+12:5\n"
     )
 
 

@@ -169,3 +169,26 @@ def test_own_pid_list_from_pidof_style_whitespace(family: Spawn, kcmpctl: Run) -
     status, out, _ = kcmpctl("matrix", "--pids", f" {fam.pid}  {fam['c']}\n", "-t", "files", "-J")
     assert status == 0
     assert sorted(p["pid"] for p in json.loads(out)["processes"]) == sorted([fam.pid, fam["c"]])
+
+
+def test_noheadings_means_no_titles_either(family: Spawn, kcmpctl: Run) -> None:
+    fam = family("clone:c:FILES", "epoll:e", "pipe:p", "eadd:3:4", "eadd:3:5")
+    pair = [str(fam.pid), str(fam["c"])]
+
+    status, out, _ = kcmpctl("pair", *pair, "-n")
+    assert status == 1
+    assert [line.split()[0] for line in out.splitlines()] == [
+        "vm",
+        "files",
+        "fs",
+        "sighand",
+        "io",
+        "sysvsem",
+    ]
+
+    _, out, _ = kcmpctl("epoll", str(fam.pid), str(fam["e"]), "-n")
+    assert [line.split()[:2] for line in out.splitlines()] == [["4", "0"], ["5", "0"]]
+
+    _, out, _ = kcmpctl("matrix", "-p", ",".join(pair), "-t", "files,vm", "--groups", "-n")
+    low, high = sorted([fam.pid, fam["c"]])
+    assert [line.split()[:3] for line in out.splitlines()] == [["files", "2", f"{low},{high}"]]

@@ -186,7 +186,9 @@ SUMMARY_COLUMNS: tuple[Column, ...] = (
 
 def print_groups(out: Terminal, matrix: Matrix, columns: Sequence[Column]) -> None:
     records = group_records(matrix)
-    if out.mode != "human":
+    if out.mode != "human" or not out.headings:
+        # -n: the group rows alone, one per line; a closing table without its header
+        # would read as more groups.
         out.table(columns, records)
         return
     if records:

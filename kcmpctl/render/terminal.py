@@ -132,7 +132,7 @@ class Terminal:
         for line in cells:
             widths = [max(w, len(v)) for w, v in zip(widths, line, strict=True)]
         out = []
-        if title:
+        if title and self.headings:
             out.append(self.paint(escape_human(title), "bold"))
 
         def fmt(values: Sequence[str], styles: Sequence[str | None]) -> str:
@@ -177,7 +177,7 @@ class Terminal:
             )
         console = self.console()
         with self._stdout_errors():
-            if title:
+            if title and self.headings:
                 console.print(Text(escape_human(title), style="bold" if self.color else ""))
             console.print(table)
 
