@@ -1,4 +1,6 @@
-"""Write kcmpctl's shell completions with click's own shell-completion classes.
+"""Write kcmpctl's shell completions with click's shell-completion classes.
+
+The classes are click's, with kcmpctl's two repairs (kcmpctl/cli/shells.py).
 
 Run from the repository root after changing the command line:
 
@@ -12,15 +14,16 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from click.shell_completion import BashComplete, FishComplete, ShellComplete, ZshComplete
+from click.shell_completion import ShellComplete
 
 from kcmpctl.cli import cli
+from kcmpctl.cli.shells import SHELLS
 
 HERE = Path(__file__).resolve().parent
 FILES: dict[str, type[ShellComplete]] = {
-    "kcmpctl.bash": BashComplete,
-    "_kcmpctl": ZshComplete,
-    "kcmpctl.fish": FishComplete,
+    "kcmpctl.bash": SHELLS["bash"],
+    "_kcmpctl": SHELLS["zsh"],
+    "kcmpctl.fish": SHELLS["fish"],
 }
 
 

@@ -56,9 +56,12 @@ def test_completing_options_loads_no_ctypes(command: str) -> None:
     assert not modules & {"ctypes", "rich", "psutil"}, modules
 
 
-def test_completing_types_loads_no_ctypes() -> None:
+def test_completing_types_and_columns_loads_nothing_heavy() -> None:
     out, modules = completion_loads("kcmpctl pair -t ")
     assert "plain,files" in out.splitlines()
+    assert not modules, modules
+    out, modules = completion_loads("kcmpctl pair -o +")
+    assert "plain,+TARGET1" in out.splitlines()
     assert not modules, modules
 
 

@@ -7,6 +7,8 @@ completing shell starts kcmpctl, and a command pays only for its own imports.
 from __future__ import annotations
 
 import importlib
+import os
+from collections.abc import MutableMapping
 from typing import Any
 
 import click
@@ -25,6 +27,17 @@ COMMANDS: dict[str, str] = {
 
 
 class LazyGroup(click.Group):
+    def _main_shell_completion(
+        self, ctx_args: MutableMapping[str, Any], prog_name: str, complete_var: str | None = None
+    ) -> None:
+        # kcmpctl's own bash and fish scripts (see shells.py), loaded only when a
+        # shell asks for completions.
+        if os.environ.get(complete_var or f"_{prog_name.upper()}_COMPLETE"):
+            from .shells import register
+
+            register()
+        super()._main_shell_completion(ctx_args, prog_name, complete_var)
+
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(COMMANDS)
 

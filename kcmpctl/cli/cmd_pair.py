@@ -10,6 +10,7 @@ import click
 from ..render import pair as view
 from ..resources import TASK_TYPES, AnyResource, Namespace, Resource
 from ..status import ExitStatus, Report
+from . import complete
 from .options import (
     ListingCommand,
     Output,
@@ -34,7 +35,12 @@ Examples:
 
 
 @click.command(cls=ListingCommand, epilog=EPILOG, short_help="Compare two processes, or two fds.")
-@click.argument("operands", nargs=-1, metavar="PID1 PID2 | PID1:FD1 PID2:FD2")
+@click.argument(
+    "operands",
+    nargs=-1,
+    metavar="PID1 PID2 | PID1:FD1 PID2:FD2",
+    shell_complete=complete.operand,
+)
 @type_option()
 @freeze_option()
 @output_options(view.COLUMNS, view.TASK_DEFAULTS)

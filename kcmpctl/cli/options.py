@@ -13,6 +13,7 @@ from ..render.columns import Column, ColumnError, choose, parse_spec
 from ..render.terminal import Terminal
 from ..resources import TYPE_GROUPS, AnyResource
 from ..status import ExitStatus
+from . import complete
 from .params import PidListType, PidType, RegexType, TypeListType, UserType
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -159,6 +160,7 @@ def output_options(
                     "--output",
                     metavar="LIST",
                     callback=check_spec,
+                    shell_complete=complete.columns(available),
                     help="Columns to show, comma-separated; +LIST adds to the defaults.",
                 ),
                 click.option(

@@ -54,19 +54,6 @@ def parse_operand(text: str) -> tuple[int, int | None]:
     return pid, (parse_fd(fd_text) if colon else None)
 
 
-def _complete_pids(incomplete: str) -> list[CompletionItem]:
-    from click.shell_completion import CompletionItem
-
-    from ..procs import all_pids, comm
-
-    head, sep, last = incomplete.rpartition(",")
-    items = []
-    for pid in all_pids():
-        if str(pid).startswith(last) and (name := comm(pid)) is not None:
-            items.append(CompletionItem(f"{head}{sep}{pid}", help=name))
-    return items
-
-
 class PidType(_Param):
     """One PID."""
 
@@ -83,7 +70,9 @@ class PidType(_Param):
     def shell_complete(
         self, ctx: click.Context, param: click.Parameter, incomplete: str
     ) -> list[CompletionItem]:
-        return _complete_pids(incomplete)
+        from .complete import pids
+
+        return pids(incomplete)
 
 
 class FdType(_Param):
@@ -148,7 +137,9 @@ class PidListType(_Param):
     def shell_complete(
         self, ctx: click.Context, param: click.Parameter, incomplete: str
     ) -> list[CompletionItem]:
-        return _complete_pids(incomplete)
+        from .complete import pids
+
+        return pids(incomplete)
 
 
 class TypeListType(_Param):
