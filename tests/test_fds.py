@@ -717,3 +717,31 @@ def test_scan_survives_process_churn(kcmpctl: Run, family: Start) -> None:
     finally:
         churn.kill()
         churn.wait()
+
+
+def test_big_bucket_matched_by_fd_number_first(
+    kcmpctl: Run, family: Start, tmp_path: Path
+) -> None:
+    # 80 opens of one file: one bucket over the match threshold, P's table dominating.
+    # P also dups fd 10; the child C inherits everything and puts fd 7 at 300 as well;
+    # U, unrelated, opens the file itself.
+    path = tmp_path / "file"
+    path.write_text("x")
+    opens = [f"open:f{i}:{path}" for i in range(80)]
+    fam = family(*opens, "dup:d:10", "nest:c:1", "dup2:7:300")
+    other = family(f"open:u:{path}")
+    p, c, u = fam.pid, fam["c"], other.pid
+    fds = [fam[f"f{i}"] for i in range(80)]
+    d = fam["d"]
+
+    status, doc, err = scan(kcmpctl, "-p", f"{p},{c},{u}")
+
+    assert (status, err) == (0, "")
+    ino = os.stat(path).st_ino
+    got = {frozenset((h["pid"], h["fd"]) for h in x["holders"]) for x in doc["descriptions"]}
+    got = {s for s in got if all(os.stat(f"/proc/{pid}/fd/{fd}").st_ino == ino for pid, fd in s)}
+    want = {frozenset({(p, fd), (c, fd)}) for fd in fds if fd not in (7, 10)}
+    want.add(frozenset({(p, 7), (c, 7), (c, 300)}))
+    want.add(frozenset({(p, 10), (c, 10), (p, d), (c, d)}))
+    assert got == want
+    assert doc["skipped"] == []
