@@ -35,7 +35,7 @@ def thread_states(pid: int) -> dict[int, tuple[str, int]]:
         try:
             with open(f"/proc/{pid}/task/{tid}/status") as f:
                 fields = dict(line.split(":", 1) for line in f)
-        except FileNotFoundError:
+        except (FileNotFoundError, ProcessLookupError):  # exited meanwhile
             continue
         found[tid] = (fields["State"].split()[0], int(fields["TracerPid"]))
     return found
@@ -247,6 +247,22 @@ def test_a_signal_while_frozen_leaves_every_thread_running(
     assert out == ""
     assert "Traceback" not in err
     assert_running(fam.pid, fam["v"])
+
+
+def test_threads_created_while_freezing_are_stopped_too(family: Spawn) -> None:
+    # A thread that creates threads all the time: the list is read again until no
+    # new thread appears, so none is left running.
+    fam = family("spawner")
+    for _ in range(20):
+        with Freezer() as freezer:
+            assert freezer.freeze([fam.pid]) == {}
+            states = thread_states(fam.pid)
+            assert len(states) >= 2
+            assert {st for st, _ in states.values()} == {"t"}, states
+            assert freezer.threads == len(states)
+            time.sleep(0.002)  # frozen: no thread comes or goes
+            assert thread_states(fam.pid) == states
+        assert_running(fam.pid)
 
 
 def test_a_signal_that_arrives_while_frozen_is_delivered_after(family: Spawn) -> None:

@@ -57,6 +57,8 @@
  *                      its child (NAME_x) holds D2 alone, at 7
  *   semflip:NAME       child that loops: semop(SEM_UNDO|IPC_NOWAIT) up and down on a new
  *                      semaphore, then unshare(CLONE_SYSVSEM): an undo list comes and goes
+ *   spawner            a thread that creates short-lived threads (1 ms each) without end:
+ *                      the thread list changes all the time
  *   vfork:NAME         fork(2) child that vfork()s a child that never execs: NAME is stuck in
  *                      vfork (its killable wait does not stop for PTRACE_INTERRUPT)
  *
@@ -287,6 +289,22 @@ static void close_on_signal(int sig) {
 
 static int op(char *spec, char **rest, int nrest);
 static void run_ops(int argc, char **argv, int from, int to);
+
+static void *brief(void *arg) {
+    (void)arg;
+    usleep(1000);
+    return NULL;
+}
+
+static void *spawn_forever(void *arg) {
+    (void)arg;
+    for (;;) {
+        pthread_t t;
+        if (pthread_create(&t, NULL, brief, NULL) == 0) pthread_detach(t);
+        usleep(100);
+    }
+    return NULL;
+}
 
 static void *flipper(void *arg) {
     int *fds = arg;
@@ -547,6 +565,9 @@ static int op(char *spec, char **rest, int nrest) {
         fdflip(name, arg);
     } else if (!strcmp(spec, "semflip")) {
         semflip(name);
+    } else if (!strcmp(spec, "spawner")) {
+        pthread_t t;
+        if (pthread_create(&t, NULL, spawn_forever, NULL)) die("pthread_create");
     } else if (!strcmp(spec, "vfork")) {
         vforker(name);
     } else {
