@@ -314,7 +314,7 @@ def test_groups_plain() -> None:
     text = render("human", lambda t: view.print_groups(t, fixed(), columns))
     assert text == (
         "TYPE  SIZE PIDS     COMMANDS\n"
-        "files    3 10,11,12 nginx,nginx,nginx\n"
+        f"files    3 10,11,12 nginx {view.TIMES}3\n"
         "\n"
         "TYPE  GROUPS SHARING ALONE WITHOUT SKIPPED\n"
         "vm         0       0     4       1       1\n"
@@ -363,9 +363,18 @@ def test_small_selection_shows_a_grid_larger_shows_groups(
     assert out.endswith(view.LEGEND + "\n")
     monkeypatch.setenv("COLUMNS", "20")  # the grid no longer fits
     _, out, _ = kcmpctl("matrix", "--tree", str(fam.pid), "-t", "files")
-    assert out.startswith("TYPE  SIZE PIDS")
+    heading, table = out.split("\n", 1)
+    assert re.fullmatch(
+        r"the grid \(\d+ columns\) does not fit the terminal \(20 columns\): the groups"
+        r" instead \(--grid shows the grid\)",
+        heading,
+    )
+    assert table.startswith("TYPE  SIZE PIDS")
+    assert f"famhelper {view.TIMES}2" in table
     _, forced, _ = kcmpctl("matrix", "--tree", str(fam.pid), "-t", "files", "--grid")
     assert forced.startswith("files: ")
+    _, chosen, _ = kcmpctl("matrix", "--tree", str(fam.pid), "-t", "files", "--groups")
+    assert chosen.startswith("TYPE  SIZE PIDS")  # asked for: no heading
 
 
 def test_columns_and_quiet(kcmpctl: Run, family: Callable[..., Family]) -> None:
@@ -453,3 +462,39 @@ def test_a_named_process_whose_leader_exited_is_no_trouble_with_threads(
     status, doc, err = as_json(kcmpctl, "-p", str(fam.pid), "-t", "vm")
     assert (status, err) == (0, "")
     assert resource(doc, "vm")["order"] == [fam.pid]
+
+
+def test_groups_of_one_size_by_first_pid() -> None:
+    # kcmp's order puts (30, 31) before (5, 6): the view lists (5, 6) first all the same
+    rows = tuple(Row(i, i, None, "w", 0, "root", False) for i in (5, 6, 30, 31, 40, 41, 42))
+    result = TypeResult(Resource.FILES, ((30, 31), (40, 41, 42), (5, 6)), (), ())
+    records = view.group_records(Matrix(rows, (result,)))
+    assert [(r["group"], r["pids"]) for r in records] == [
+        (1, [40, 41, 42]),
+        (2, [5, 6]),
+        (3, [30, 31]),
+    ]
+
+
+def test_fold_names() -> None:
+    t = view.TIMES
+    assert view.fold_names(["fam24"] * 5) == [f"fam24 {t}5"]
+    assert view.fold_names(["a", "b", "a"]) == [f"a {t}2", "b"]
+
+
+def test_grid_on_a_terminal_is_a_rich_table_with_dim_order(family: Callable[..., Family]) -> None:
+    from .conftest import run_on_a_terminal
+
+    fam = family("clone:a:FILES", "fork:f")
+    status, screen = run_on_a_terminal(
+        "matrix", "--tree", str(fam.pid), "-t", "files", "--color=always"
+    )
+    assert status == 1
+    lines = screen.splitlines()
+    assert "\x1b[1m#" in lines[1] or "#" in lines[1]
+    cells = "".join(lines[2:5])
+    assert "\x1b[2m<" in cells  # dimmed
+    assert "\x1b[2m>" in cells
+    assert "\x1b[32m=" in cells  # one object: green
+    plain = re.sub("\x1b\\[[0-9;]*m", "", screen).splitlines()
+    assert re.fullmatch(r"# +PID COMMAND +1 2 3 *", plain[1])

@@ -141,14 +141,16 @@ def matrix(
     elif out.mode == "json":
         out.json(view.document(result))
     elif out.mode != "quiet" and not empty:
-        show_grid = grid or (
-            out.mode == "human"
-            and not groups
-            and not out.columns_spec
-            and view.grid_width(result) <= view.terminal_width()
-        )
-        if show_grid:
+        automatic = out.mode == "human" and not groups and not out.columns_spec
+        width, room = view.grid_width(result), view.terminal_width()
+        if grid or (automatic and width <= room):
             view.print_grid(out, result)
         else:
-            view.print_groups(out, result, out.columns(view.COLUMNS, view.DEFAULTS))
+            heading = (
+                f"the grid ({width} columns) does not fit the terminal ({room} columns):"
+                " the groups instead (--grid shows the grid)"
+                if automatic
+                else None
+            )
+            view.print_groups(out, result, out.columns(view.COLUMNS, view.DEFAULTS), heading)
     return report.status

@@ -48,7 +48,9 @@ LEGEND = (
     f"{SAME} one object   {LESS} {GREATER} kcmp's order of the row's object against the"
     f" column's (a namespace's: by inode)   {NONE} no object   {UNKNOWN} not compared"
 )
-_CELL_STYLES = {NONE: "dim", UNKNOWN: "warn", SAME: "good"}
+# "<" and ">" dimmed: the blocks of "=" (the groups) stand out
+_CELL_STYLES = {NONE: "dim", UNKNOWN: "warn", SAME: "good", LESS: "dim", GREATER: "dim"}
+TIMES = "\N{MULTIPLICATION SIGN}"
 #: how many PIDs a "not compared" line names before it counts the rest
 NAMED_SKIPS = 10
 
@@ -109,7 +111,8 @@ def group_records(matrix: Matrix) -> list[dict[str, Cell]]:
     rows = matrix.by_id()
     records: list[dict[str, Cell]] = []
     for result in matrix.results:
-        ranked = sorted(result.groups, key=len, reverse=True)  # stable: ties in kcmp order
+        # kcmp's order changes with every boot: groups of one size by their first PID
+        ranked = sorted(result.groups, key=lambda group: (-len(group), group[0]))
         for rank, group in enumerate(ranked, 1):
             records.append(
                 {
@@ -184,13 +187,29 @@ SUMMARY_COLUMNS: tuple[Column, ...] = (
 )
 
 
-def print_groups(out: Terminal, matrix: Matrix, columns: Sequence[Column]) -> None:
+def fold_names(names: Sequence[str]) -> list[str]:
+    """Repeated names once each and counted (``fam24 <TIMES>5``), in order of first sight."""
+    counted: dict[str, int] = {}
+    for name in names:
+        counted[name] = counted.get(name, 0) + 1
+    return [f"{name} {TIMES}{n}" if n > 1 else name for name, n in counted.items()]
+
+
+def print_groups(
+    out: Terminal, matrix: Matrix, columns: Sequence[Column], heading: str | None = None
+) -> None:
+    """The groups, largest first; for people, after *heading* (why not the grid) and
+    with repeated command names folded."""
     records = group_records(matrix)
     if out.mode != "human" or not out.headings:
         # -n: the group rows alone, one per line; a closing table without its header
         # would read as more groups.
         out.table(columns, records)
         return
+    if heading:
+        out.line(escape_human(heading), "dim")
+    for record in records:
+        record["commands"] = fold_names(record["commands"])
     if records:
         out.table(columns, records)
         out.line("")
@@ -281,6 +300,9 @@ def print_grid(out: Terminal, matrix: Matrix) -> None:
         out.line(title, "bold")
         order = grid_order(rows, result)
         reasons = {s.id: s.reason for s in result.skipped}
+        if out.stdout.isatty():
+            _rich_grid(out, order, cells(result, order), reasons, threads)
+            continue
         if out.headings:
             digits = len(str(n))
             labels = [str(i).rjust(digits) for i in range(1, n + 1)]
@@ -298,6 +320,63 @@ def print_grid(out: Terminal, matrix: Matrix) -> None:
             out.line(f"{prefix} {painted}{reason}")
     out.line("")
     out.line(LEGEND, "dim")
+
+
+def _rich_grid(
+    out: Terminal,
+    order: Sequence[Row],
+    lines: Sequence[str],
+    reasons: Mapping[int, str],
+    threads: bool,
+) -> None:
+    """One type's grid as a rich table, as every table on a terminal: one character
+    per cell column, nothing wrapped inside a cell (a grid forced wider than the
+    terminal runs off its edge rather than squeezing its cells)."""
+    from rich.table import Table
+    from rich.text import Text
+
+    from .terminal import STYLES
+
+    def style(name: str | None) -> str:
+        return STYLES[name][0] if name and out.color else ""
+
+    n = len(order)
+    digits = len(str(n))
+    table = Table(
+        box=None,
+        show_header=out.headings,
+        header_style=style("bold"),
+        pad_edge=False,
+        padding=(0, 0, 0, 1),
+    )
+    table.add_column("#", justify="right", no_wrap=True)
+    table.add_column("TID" if threads else "PID", justify="right", no_wrap=True)
+    table.add_column("COMMAND", no_wrap=True)
+    for i in range(1, n + 1):
+        # a column's number written downwards, as the plain grid writes it
+        table.add_column("\n".join(str(i).rjust(digits)), no_wrap=True, vertical="bottom")
+    if reasons:
+        table.add_column("", no_wrap=True)
+    for i, (row, line) in enumerate(zip(order, lines, strict=True), 1):
+        reason = f" {escape_human(reasons[row.id])}" if row.id in reasons else ""
+        table.add_row(
+            str(i),
+            str(row.id),
+            Text(escape_human(row.comm)),
+            *(Text(c, style=style(_CELL_STYLES.get(c))) for c in line),
+            *([Text(reason)] if reasons else []),
+        )
+    console = out.console()
+    console.width = max(
+        console.width, grid_width_of(order) + 2 + max(map(len, reasons.values()), default=0)
+    )
+    console.print(table)
+
+
+def grid_width_of(order: Sequence[Row]) -> int:
+    pid = max([3, *(len(str(r.id)) for r in order)])
+    comm = max([7, *(len(escape_human(r.comm)) for r in order)])
+    return len(str(len(order))) + 1 + pid + 1 + comm + 2 * len(order)
 
 
 # ----------------------------------------------------------------------- progress
