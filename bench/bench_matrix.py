@@ -299,16 +299,25 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(f"groups checked against the families in all {2 * args.runs} kcmpctl runs\n")
     print(
         f"{'command':<32} {'median s':>9} {'min s':>7} {'peak MiB':>9} {'vs lsns':>8} {'vs C':>6}"
+        f" {'pairs':>6}"
     )
     for case in cases:
         vs_lsns = f"{case.median / by['lsns'].median:.2f}" if "lsns" in by else "-"
         floor_case = by["floor" if case.label in ("kcmpctl", "floor", "lsns") else "floor -p"]
         vs_c = f"{case.median / floor_case.median:.2f}"
+        # Each run times every case once, one after the other: the median of the
+        # run-by-run ratios cancels load that lasts a run.
+        paired = statistics.median(
+            ours / theirs for ours, theirs in zip(case.walls, floor_case.walls, strict=False)
+        )
         print(
             f"{case.shown:<32} {case.median:>9.3f} {min(case.walls):>7.3f}"
-            f" {max(case.peaks) / MiB:>9.1f} {vs_lsns:>8} {vs_c:>6}"
+            f" {max(case.peaks) / MiB:>9.1f} {vs_lsns:>8} {vs_c:>6} {paired:>6.2f}"
         )
-    print("\nvs C: against kcmp_floor sort over the same processes (the whole machine or the N).")
+    print(
+        "\nvs C: against kcmp_floor sort over the same processes (the whole machine or the"
+        " N): the ratio of the medians; pairs: the median of the ratios run by run."
+    )
 
 
 if __name__ == "__main__":

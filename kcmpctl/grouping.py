@@ -13,7 +13,7 @@ import functools
 import itertools
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar, cast
+from typing import Any, Generic, TypeVar, cast
 
 from . import _syscall
 from .kcmp import Resource, Side, culprit, skip_reason
@@ -37,6 +37,29 @@ class ItemFailed(Exception):
         self.item = item
         self.reason = reason
         self.errno = err
+
+
+class Comparator(Generic[T]):
+    """A kcmp comparator, and the same comparison made to sort with.
+
+    Calling it compares two items or raises :class:`ItemFailed`.  ``sorting(failed)``
+    gives the form a sort uses: it records a failure in *failed* and sorts the failed
+    item after the other itself, saving the Python call of a wrapper on each of the
+    ~n·log2 n comparisons (~6 % of a sort's time here).
+    """
+
+    __slots__ = ("compare", "sorting")
+
+    def __init__(
+        self,
+        compare: Callable[[T, T], int],
+        sorting: Callable[[dict[T, str]], Callable[[T, T], int]],
+    ) -> None:
+        self.compare = compare
+        self.sorting = sorting
+
+    def __call__(self, a: T, b: T) -> int:
+        return self.compare(a, b)
 
 
 @dataclass
@@ -74,6 +97,8 @@ def sort_groups(
     result: Grouping[T] = Grouping()
     failed = result.failed
     key = functools.cmp_to_key(_failures_last(cmp, failed))
+    if isinstance(cmp, Comparator):
+        cmp = cmp.compare
     current = list(items)
     for _ in range(max_rounds):
         ordered = sorted(current, key=key)
@@ -95,6 +120,8 @@ def _failures_last(cmp: Callable[[T, T], int], failed: dict[T, str]) -> Callable
     keeps sorting last; where it had been placed before it failed, items around it may
     end up out of place, which the neighbour pass finds.
     """
+    if isinstance(cmp, Comparator):
+        return cast("Callable[[T, T], int]", cmp.sorting(failed))
 
     def compare(a: T, b: T) -> int:
         try:
@@ -266,7 +293,7 @@ def _classes(order: list[T], signs: list[int]) -> list[list[T]]:
     return classes
 
 
-def task_comparator(resource: Resource) -> Callable[[int, int], int]:
+def task_comparator(resource: Resource) -> Comparator[int]:
     """A comparator on task IDs for one task type: one bare kcmp call per comparison.
 
     Failures raise :class:`ItemFailed` naming the ID that failed (the one that no
@@ -285,7 +312,22 @@ def task_comparator(resource: Resource) -> Callable[[int, int], int]:
             return sign[r]
         raise _failed((Side(a), Side(b)), resource, get_errno())
 
-    return cmp
+    def sorting(failed: dict[int, str]) -> Callable[[int, int], int]:
+        def sort_cmp(a: int, b: int) -> int:
+            r: int = syscall(number, a, b, type_, 0, 0)
+            if r >= 0:
+                return sign[r]
+            return _sort_last(_failed((Side(a), Side(b)), resource, get_errno()), a, failed)
+
+        return sort_cmp
+
+    return Comparator(cmp, sorting)
+
+
+def _sort_last(failure: ItemFailed, a: Hashable, failed: dict[Any, str]) -> int:
+    """Record *failure* and sort its item after the other one: 1 if it is *a*."""
+    failed.setdefault(failure.item, failure.reason)
+    return 1 if failure.item == a else -1
 
 
 def _failed(sides: tuple[Side, Side], resource: Resource, err: int) -> ItemFailed:
@@ -308,7 +350,7 @@ def _failed(sides: tuple[Side, Side], resource: Resource, err: int) -> ItemFaile
 FdRef = tuple[int, int]
 
 
-def file_comparator() -> Callable[[FdRef, FdRef], int]:
+def file_comparator() -> Comparator[FdRef]:
     """A comparator on ``(task ID, fd)`` items for KCMP_FILE: one bare kcmp call each.
 
     Failures raise :class:`ItemFailed` naming the item that failed: EBADF means its fd
@@ -319,13 +361,25 @@ def file_comparator() -> Callable[[FdRef, FdRef], int]:
     sign = _SIGN
     from ctypes import get_errno
 
+    def sides(a: FdRef, b: FdRef) -> tuple[Side, Side]:
+        return Side(a[0], a[0], a[1]), Side(b[0], b[0], b[1])
+
     def cmp(a: FdRef, b: FdRef) -> int:
         r = syscall(number, a[0], b[0], type_, a[1], b[1])
         if r >= 0:
             return sign[r]
-        raise _failed((Side(a[0], a[0], a[1]), Side(b[0], b[0], b[1])), Resource.FILE, get_errno())
+        raise _failed(sides(a, b), Resource.FILE, get_errno())
 
-    return cmp
+    def sorting(failed: dict[FdRef, str]) -> Callable[[FdRef, FdRef], int]:
+        def sort_cmp(a: FdRef, b: FdRef) -> int:
+            r = syscall(number, a[0], b[0], type_, a[1], b[1])
+            if r >= 0:
+                return sign[r]
+            return _sort_last(_failed(sides(a, b), Resource.FILE, get_errno()), a, failed)
+
+        return sort_cmp
+
+    return Comparator(cmp, sorting)
 
 
 #: The reason recorded for an item whose kernel object changed while it was compared.
