@@ -26,6 +26,14 @@ COMMANDS: dict[str, str] = {
 }
 
 
+def _print_version(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    # Not click.version_option: it asks gettext for its texts at import, and the first
+    # gettext call imports the locale module (~1 ms of every start).
+    if value and not ctx.resilient_parsing:
+        click.echo(f"kcmpctl, version {__version__}")
+        ctx.exit()
+
+
 class LazyGroup(click.Group):
     def _main_shell_completion(
         self, ctx_args: MutableMapping[str, Any], prog_name: str, complete_var: str | None = None
@@ -37,6 +45,11 @@ class LazyGroup(click.Group):
 
             register()
         super()._main_shell_completion(ctx_args, prog_name, complete_var)
+
+    def get_help_option(self, ctx: click.Context) -> click.Option | None:
+        from .options import help_option
+
+        return help_option(self, ctx)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(COMMANDS)
@@ -57,7 +70,15 @@ class LazyGroup(click.Group):
     epilog="Run 'kcmpctl COMMAND --help' for a command's options. Exit status: 0 same,"
     " 1 different, 2 trouble.",
 )
-@click.version_option(__version__, "-V", "--version", prog_name="kcmpctl")
+@click.option(
+    "-V",
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_print_version,
+    help="Show the version and exit.",
+)
 def cli() -> None:
     """Show which kernel objects Linux processes share, using kcmp(2).
 
