@@ -265,6 +265,34 @@ def test_threads_created_while_freezing_are_stopped_too(family: Spawn) -> None:
         assert_running(fam.pid)
 
 
+def test_matrix_threads_frozen_has_a_row_for_every_thread_of_the_snapshot(
+    family: Spawn, kcmpctl: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Threads made between the selection and the freeze are selected once frozen.
+    fam = family("spawner")
+    real_thaw = Freezer.thaw
+    snapshot: list[set[int]] = []
+
+    def thaw(self: Freezer) -> None:
+        if self.frozen:
+            snapshot.append(set(procs.thread_ids(fam.pid)))
+        real_thaw(self)
+
+    monkeypatch.setattr(Freezer, "thaw", thaw)
+    for _ in range(10):
+        snapshot.clear()
+        status, out, err = kcmpctl(
+            "matrix", "-p", str(fam.pid), "--threads", "--freeze", "-J", "-t", "vm"
+        )
+        assert (status, err) in ((0, ""), (1, ""))  # 1: a thread exited before the freeze
+        doc = json.loads(out)
+        (vm,) = doc["resources"]
+        exited = {s["tid"] for s in vm["skipped"]}
+        assert {s["reason"] for s in vm["skipped"]} <= {"exited"}
+        assert {p["tid"] for p in doc["processes"]} - exited == snapshot[0]
+    assert_running(fam.pid)
+
+
 def test_a_signal_that_arrives_while_frozen_is_delivered_after(family: Spawn) -> None:
     fam = family("pipe:p", "sigclose:3")
     with Freezer() as freezer:

@@ -19,6 +19,7 @@ from .options import (
     output_options,
     selection_options,
     type_option,
+    with_new_threads,
 )
 
 EPILOG = """\b
@@ -94,6 +95,10 @@ def matrix(
     )
     try:
         refused = frozen.freeze(t.pid for t in selection.tasks)
+        if freeze and threads:
+            selection = with_new_threads(
+                selection, (t.pid for t in selection.tasks if t.pid not in refused)
+            )
         workers = default_workers(len(selection.tasks), len(resources))
         bar = meter = None
         # Frozen, the terminal (or whoever reads stderr) may be among the stopped.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import click
 from click.parser import _normalize_opt, _OptionParser, _ParsingState
@@ -15,6 +15,9 @@ from ..resources import TYPE_GROUPS, AnyResource
 from ..status import ExitStatus
 from . import complete
 from .params import PidListType, PidType, RegexType, TypeListType, UserType
+
+if TYPE_CHECKING:
+    from ..procs import Selection
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -318,3 +321,20 @@ def freezer(enabled: bool) -> Freezing:
     from ..freeze import Freezer
 
     return Freezer()
+
+
+def with_new_threads(selection: Selection, pids: Iterable[int]) -> Selection:
+    """With --threads and --freeze: *selection* plus the threads of *pids* (frozen now)
+    created between the selection and the freeze, so the rows are the snapshot's."""
+    from .. import procs
+
+    have = {t.tid for t in selection.tasks}
+    grown = [pid for pid in dict.fromkeys(pids) if set(procs.thread_ids(pid)) - have]
+    if not grown:
+        return selection
+    extra = procs.select_tasks(pids=grown, threads=True)
+    for task in extra.tasks:
+        if task.tid in have:
+            task.close()
+    new = [t for t in extra.tasks if t.tid not in have]
+    return procs.Selection(tasks=selection.tasks + new, missing=selection.missing)
