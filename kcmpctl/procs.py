@@ -267,6 +267,19 @@ def ns_identity(tid: int, name: str) -> tuple[int, int]:
     return st.st_dev, st.st_ino
 
 
+def effective_uid(tid: int) -> int:
+    """The effective uid of task *tid*, from ``/proc/TID/status``.
+
+    Not the owner of ``/proc/TID``: a non-dumpable process's entries belong to root.
+    :class:`OSError` when the task is gone.
+    """
+    with open(f"{PROC}/{tid}/status", "rb") as f:
+        for line in f:
+            if line.startswith(b"Uid:"):
+                return int(line.split()[2])
+    raise ProcessLookupError(f"{PROC}/{tid}/status has no Uid line")
+
+
 class Pin:
     """A process (or thread) held by a pidfd from before a read until after it: whether
     what was read through its ID was read from it.

@@ -314,3 +314,19 @@ def object_of(resource: AnyResource) -> str:
     if isinstance(resource, Namespace):
         return next(i.object for i in NAMESPACE_INFO if i.namespace is resource)
     return next(i.object for i in TYPE_INFO if i.resource is resource)
+
+
+#: what ``kcmpctl fds --across`` takes: ``user`` (effective uids), the namespaces but
+#: the user namespace by their type names, and the user namespace as ``userns``
+ACROSS_KEYS: tuple[str, ...] = (
+    "user",
+    *(ns.cli_name for ns in NS_TYPES if ns is not Namespace.USER),
+    "userns",
+)
+
+
+def across_link(key: str) -> str | None:
+    """The ``/proc/PID/ns`` link an ``--across`` key compares; None for ``user`` (uids)."""
+    if key == "user":
+        return None
+    return "user" if key == "userns" else key

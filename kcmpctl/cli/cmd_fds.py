@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import click
 
 from ..render import fds as view
+from ..resources import ACROSS_KEYS
 from ..status import ExitStatus, Report
 from .options import (
     ListingCommand,
@@ -21,6 +22,7 @@ from .options import (
     output_options,
     selection_options,
 )
+from .params import KeyListType
 
 if TYPE_CHECKING:
     from ..fds import Scan
@@ -31,6 +33,8 @@ Examples:
   kcmpctl fds --tree $$            ... among my shell and its descendants
   kcmpctl fds -p "$(pidof nginx)" --dups -o +TABLES
   kcmpctl fds -J | jq '.descriptions[] | select(.type == "SOCK")'
+  kcmpctl fds --across user,mnt -q  does any description cross a uid or mount
+                                   namespace boundary? (exit 1 yes, 0 no)
 """
 
 
@@ -47,6 +51,15 @@ Examples:
 )
 @click.option("--dot", is_flag=True, help="Print a Graphviz graph (for dot -Tsvg) instead.")
 @freeze_option()
+@click.option(
+    "--across",
+    "across_keys",
+    multiple=True,
+    type=KeyListType(ACROSS_KEYS),
+    metavar="KEY",
+    help="Only descriptions whose holders differ in KEY, shown per holder (repeatable,"
+    f" or comma-separated): {', '.join(ACROSS_KEYS)}. Exit 1 when any is found.",
+)
 @output_options(view.COLUMNS, view.DEFAULTS)
 def fds(
     pids: Sequence[list[int]],
@@ -56,6 +69,7 @@ def fds(
     dups: bool,
     dot: bool,
     freeze: bool,
+    across_keys: Sequence[list[str]],
     out: Output,
 ) -> ExitStatus:
     """Show open file descriptions held through the fds of two or more fd tables.
@@ -65,8 +79,13 @@ def fds(
     Processes sharing one fd table (CLONE_FILES) count as one table. Selectors
     intersect; default: every process the caller can see, except kcmpctl itself.
 
+    With --across, only descriptions held on both sides of a boundary: by processes
+    of different effective uids (user), or in different namespaces (mnt, net, pid,
+    uts, ipc, cgroup, time; userns for the user namespace); each holder's value is
+    shown in a column of its own.
+
     Exit status: 0; 1 if nothing is selected (no output); 2 trouble (a -p PID missing
-    or unreadable).
+    or unreadable). With --across: 1 also when a description crosses.
     """
     # Loaded here, not at the top: completing this command's options needs no ctypes.
     from .. import procs
@@ -75,6 +94,12 @@ def fds(
     if dot and (out.columns_spec or out.mode in ("json", "raw")):
         raise click.UsageError("--dot prints a graph: not with -o, -J or -r")
     named = flatten(pids)
+    across = flatten(across_keys)
+    columns = out.columns(view.COLUMNS, _defaults(across))
+    # The keys to read: those --across filters on, and any other a column asks for.
+    wanted = {c.key for c in columns}
+    keys = [k for k in ACROSS_KEYS if k in across or view.across_column(k) in wanted]
+    values = None
     selection = procs.select_tasks(named or None, list(users) or None, command, tree)
     frozen = freezer(freeze)
     try:
@@ -84,6 +109,15 @@ def fds(
         tasks = [t for t in selection.tasks if t.pid != me or me in named]
         refused = frozen.freeze(t.pid for t in tasks)
         result = scan([t for t in tasks if t.pid not in refused], dups=dups)
+        if keys:
+            from .. import across as boundary
+
+            holding = {h.pid for d in result.descriptions for h in d.holders}
+            # Read while the selection's pidfds are open: they prove the reads right.
+            found = boundary.read_keys([t for t in selection.tasks if t.pid in holding], keys)
+            values = found.values
+            if across:
+                result = boundary.across(result, across, found)
     finally:
         frozen.thaw()
         selection.close()
@@ -98,11 +132,13 @@ def fds(
         report.fail()
         out.warn(f"process {pid}: {why}")
     _report_skipped(result, set(named), report, out)
+    if across:
+        report.differ(bool(result.descriptions))
 
     # Nothing selected: as in matrix, no output and status 1 (grep finding nothing).
     empty = not selection.tasks and not selection.missing
     report.differ(empty)
-    records = [view.record(d) for d in result.descriptions]
+    records = [view.record(d, values, keys) for d in result.descriptions]
     if dot:
         from ..render.dot import fds_graph
 
@@ -111,13 +147,19 @@ def fds(
         out.json(
             {
                 "descriptions": records,
+                "across": across,
                 "skipped": [view.skipped_record(pid, None, why) for pid, why in selection.missing]
                 + [view.skipped_record(s.pid, s.command, s.reason, s.fd) for s in result.skipped],
             }
         )
     elif not empty and (records or not report.trouble):
-        out.table(out.columns(view.COLUMNS, view.DEFAULTS), map(view.table_row, records))
+        out.table(columns, map(view.table_row, records))
     return report.status
+
+
+def _defaults(across: Sequence[str]) -> tuple[str, ...]:
+    """The default columns, and with --across a column per key."""
+    return (*view.DEFAULTS, *(view.across_column(k).upper() for k in across))
 
 
 def _report_skipped(result: Scan, named: set[int], report: Report, out: Output) -> None:

@@ -185,6 +185,41 @@ class TypeListType(_Param):
         ]
 
 
+class KeyListType(_Param):
+    """``--across`` keys separated by commas: ``user,mnt``."""
+
+    name = "key"
+
+    def __init__(self, allowed: tuple[str, ...]) -> None:
+        self.allowed = allowed
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> list[str]:
+        if isinstance(value, list):
+            return value
+        names = [n.strip().lower() for n in str(value).split(",")]
+        if not all(names):
+            self.fail(f"invalid key list {value!r}: empty entry", param, ctx)
+        for name in names:
+            if name not in self.allowed:
+                choices = ", ".join(self.allowed)
+                self.fail(f"unknown key {name!r} (choose from {choices})", param, ctx)
+        return names
+
+    def shell_complete(
+        self, ctx: click.Context, param: click.Parameter, incomplete: str
+    ) -> list[CompletionItem]:
+        from click.shell_completion import CompletionItem
+
+        head, sep, last = incomplete.rpartition(",")
+        return [
+            CompletionItem(head + sep + name)
+            for name in self.allowed
+            if name.startswith(last.lower())
+        ]
+
+
 class RegexType(_Param):
     name = "regex"
 

@@ -8,7 +8,49 @@ from typing import TYPE_CHECKING, Any
 from .columns import Column
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
     from ..fds import Description
+
+
+def across_column(key: str) -> str:
+    """The column (upper case) and holder JSON key (lower case) that show an
+    ``--across`` key per holder, as ps(1) names them: ``uid``, ``mntns``, ``netns`` …
+    (a holder's ``pid`` is its process ID)."""
+    if key == "user":
+        return "uid"
+    return key if key.endswith("ns") else f"{key}ns"
+
+
+#: --across keys of namespaces, and what each names
+_NS_OBJECTS = {
+    "mnt": "mount",
+    "net": "network",
+    "pid": "PID",
+    "uts": "UTS",
+    "ipc": "IPC",
+    "cgroup": "cgroup",
+    "time": "time",
+    "userns": "user",
+}
+#: the per-holder columns of --across, in the order --across takes its keys
+ACROSS_COLUMNS: tuple[Column, ...] = (
+    Column(
+        "UID",
+        "each holder's effective uid, as HOLDERS lists them (--across user; JSON: each"
+        " holder's uid)",
+        "array",
+    ),
+    *(
+        Column(
+            across_column(name).upper(),
+            f"each holder's {what} namespace (inode, as lsns shows it), as HOLDERS lists"
+            f" them (--across {name}; JSON: each holder's {across_column(name)})",
+            "array",
+        )
+        for name, what in _NS_OBJECTS.items()
+    ),
+)
 
 COLUMNS: tuple[Column, ...] = (
     Column("TYPE", "file type: REG, DIR, CHR, BLK, FIFO, SOCK, LNK, or UNKN (anonymous inode)"),
@@ -35,12 +77,28 @@ COLUMNS: tuple[Column, ...] = (
         "array",
     ),
     Column("COMMANDS", "names (comm) of the holding processes", "array"),
+    *ACROSS_COLUMNS,
 )
 DEFAULTS = ("TYPE", "INO", "POS", "FLAGS", "COUNT", "TARGET", "HOLDERS")
 
 
-def record(desc: Description) -> dict[str, Any]:
-    """One element of ``{"descriptions": [...]}``; the key set is the JSON API."""
+def record(
+    desc: Description,
+    values: Mapping[int, Mapping[str, int | None]] | None = None,
+    keys: Sequence[str] = (),
+) -> dict[str, Any]:
+    """One element of ``{"descriptions": [...]}``; the key set is the JSON API.
+
+    With *keys* (``--across``), each holder gains each key's value (see
+    :func:`across_column`), from *values* by pid.
+    """
+    holders: list[dict[str, Any]] = []
+    for h in desc.holders:
+        holder: dict[str, Any] = {"pid": h.pid, "fd": h.fd, "command": h.command}
+        mine = values.get(h.pid, {}) if values is not None else {}
+        for key in keys:
+            holder[across_column(key)] = mine.get(key)
+        holders.append(holder)
     return {
         "target": desc.target,
         "type": desc.type,
@@ -49,7 +107,7 @@ def record(desc: Description) -> dict[str, Any]:
         "pos": desc.pos,
         "flags": None if desc.flags is None else f"0o{desc.flags:o}",
         "count": len(desc.holders),
-        "holders": [{"pid": h.pid, "fd": h.fd, "command": h.command} for h in desc.holders],
+        "holders": holders,
         "tables": [list(pids) for pids in desc.tables],
         "commands": list(dict.fromkeys(h.command for h in desc.holders)),
     }
@@ -121,5 +179,20 @@ def table_row(rec: dict[str, Any]) -> dict[str, Any]:
         "+".join(map(str, pids)) + f":{fd}" for pids in rec["tables"] for fd in fds_of[pids[0]]
     ]
     tables = ["+".join(map(str, pids)) for pids in rec["tables"]]
+    per_pid: dict[int, dict[str, Any]] = {h["pid"]: h for h in rec["holders"]}
+    keys = [c.key for c in ACROSS_COLUMNS]
+    across = {
+        key: [
+            "+".join(_value(per_pid[pid].get(key)) for pid in pids)
+            for pids in rec["tables"]
+            for _ in fds_of[pids[0]]
+        ]
+        for key in keys
+        if any(key in h for h in rec["holders"])
+    }
     flags = None if rec["flags"] is None else flag_names(int(rec["flags"], 8))
-    return {**rec, "holders": holders, "tables": tables, "flags": flags}
+    return {**rec, **across, "holders": holders, "tables": tables, "flags": flags}
+
+
+def _value(value: int | None) -> str:
+    return "-" if value is None else str(value)
