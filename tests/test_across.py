@@ -65,7 +65,6 @@ def test_a_description_leaked_into_namespaces_is_found(
     status, out, err = kcmpctl("fds", "-p", pids_of(leak, lookalike), "--across", "mnt", "-J")
     assert (status, err) == (1, "")
     doc = json.loads(out)
-    assert doc["across"] == ["mnt"]
     (desc,) = on(path, out)  # the lookalike's own description is not there
     holders = {h["pid"]: h for h in desc["holders"]}
     # The lookalike's own description of the file (its fork child is inside with it)
@@ -95,6 +94,7 @@ def test_each_key_and_the_check(boundary: tuple[Family, Family, Path], kcmpctl: 
     assert kcmpctl("fds", "-p", pids, "--across", "user,net", "--across", "ipc", "-q")[0] == 0
     assert kcmpctl("fds", "-p", pids, "--across", "user", "--across", "mnt", "-q")[0] == 1
     status, out, _ = kcmpctl("fds", "-p", pids, "--across", "user,pid", "-J")
+    assert status == 1
     (desc,) = on(path, out)
     for holder in desc["holders"]:
         assert set(holder) == {"pid", "fd", "command", "uid", "pidns"}

@@ -553,6 +553,7 @@ def test_list_columns(kcmpctl: Run) -> None:
         "HOLDERS",
         "TABLES",
         "COMMANDS",
+        *("UID", "MNTNS", "NETNS", "PIDNS", "UTSNS", "IPCNS", "CGROUPNS", "TIMENS", "USERNS"),
     ]
 
     status, out, _ = kcmpctl("fds", "-H", "-J")

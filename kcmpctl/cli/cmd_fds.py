@@ -147,7 +147,6 @@ def fds(
         out.json(
             {
                 "descriptions": records,
-                "across": across,
                 "skipped": [view.skipped_record(pid, None, why) for pid, why in selection.missing]
                 + [view.skipped_record(s.pid, s.command, s.reason, s.fd) for s in result.skipped],
             }
