@@ -248,28 +248,69 @@ def _annotate(
 class _Nearest:
     """The nearest other member of a class, counting steps along the tree's links.
 
-    Breadth first from each member at once, each node keeping the two nearest
-    members that reach it: O(tree) per class, however large the class.  Classes are
-    asked about only for processes that do not share with their parent, and each
-    class is searched once.
+    A small class (most: a family sharing an fd table) is measured pair by pair
+    through the members' common ancestor: a few steps up each.  A large one is
+    searched breadth first from each member at once, each node keeping the two
+    nearest members that reach it: O(tree) once, however large the class.  Ties go
+    to the lower ID; members of different trees are "far", the lowest ID last of all.
     """
 
+    #: up to this many members, pairs through the common ancestor
+    PAIRWISE = 32
+
     def __init__(self, parent_of: Mapping[int, int]) -> None:
-        self._links: dict[int, list[int]] = {}
-        for child, parent in parent_of.items():
-            self._links.setdefault(child, []).append(parent)
-            self._links.setdefault(parent, []).append(child)
-        for neighbours in self._links.values():
-            neighbours.sort()
+        self._parent = parent_of
+        self._links: dict[int, list[int]] | None = None
+        self._chains: dict[int, dict[int, int]] = {}
         self._found: dict[tuple[int, ...], dict[int, int]] = {}
 
     def find(self, member: int, cls: tuple[int, ...]) -> int:
         found = self._found.get(cls)
         if found is None:
-            found = self._found[cls] = self._search(cls)
+            search = self._pairwise if len(cls) <= self.PAIRWISE else self._search
+            found = self._found[cls] = search(cls)
         return found[member]
 
+    def _chain(self, node: int) -> dict[int, int]:
+        """Each ancestor of *node* (itself included) with its distance from it."""
+        chain = self._chains.get(node)
+        if chain is None:
+            chain, step, seen = {}, 0, node
+            while seen not in chain:
+                chain[seen] = step
+                step += 1
+                if seen not in self._parent:
+                    break
+                seen = self._parent[seen]
+            self._chains[node] = chain
+        return chain
+
+    def _distance(self, a: int, b: int) -> float:
+        up_a = self._chain(a)
+        seen, step = b, 0
+        while True:
+            if seen in up_a:
+                return up_a[seen] + step
+            if seen not in self._parent or step > len(up_a) + 4096:
+                return float("inf")
+            seen, step = self._parent[seen], step + 1
+
+    def _pairwise(self, cls: tuple[int, ...]) -> dict[int, int]:
+        return {
+            member: min(
+                (m for m in cls if m != member), key=lambda m: (self._distance(member, m), m)
+            )
+            for member in cls
+        }
+
     def _search(self, cls: tuple[int, ...]) -> dict[int, int]:
+        if self._links is None:
+            self._links = {}
+            for child, parent in self._parent.items():
+                self._links.setdefault(child, []).append(parent)
+                self._links.setdefault(parent, []).append(child)
+            for neighbours in self._links.values():
+                neighbours.sort()
         # labels[node]: up to two (distance, member) reaching it, from distinct members
         labels: dict[int, list[tuple[int, int]]] = {m: [(0, m)] for m in cls}
         queue = deque((m, 0, m) for m in sorted(cls))

@@ -363,3 +363,23 @@ def test_namespace_boundaries_beside_kcmp_types(
     )
     assert lines[2] == f"|- {fam['d']} famhelper  shares files ns"
     assert lines[3].endswith(f"new files  net with {fam['x']}")
+
+
+def test_nearest_pairwise_and_breadth_first_agree() -> None:
+    """Both ways of finding the nearest holder find one as near, on random trees."""
+    import random
+
+    from kcmpctl.tree import _Nearest
+
+    rng = random.Random(13)
+    for _ in range(200):
+        n = rng.randint(2, 60)
+        parent = {i: rng.randint(1, i - 1) for i in range(2, n + 1)}
+        cls = tuple(sorted(rng.sample(range(1, n + 1), rng.randint(2, min(n, 12)))))
+        nearest = _Nearest(parent)
+        pairs, search = nearest._pairwise(cls), nearest._search(cls)
+        for member in cls:
+            assert nearest._distance(member, pairs[member]) == nearest._distance(
+                member, search[member]
+            )
+            assert pairs[member] != member
