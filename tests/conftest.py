@@ -170,12 +170,12 @@ def wait_for_state(pid: int, state: str) -> None:
     raise AssertionError(f"process {pid} never reached state {state}")
 
 
-def run_on_a_terminal(*args: str) -> tuple[int, str]:
-    """Run kcmpctl with stdout on a pseudo-terminal (rich's table path)."""
+def run_on_a_terminal(*args: str, columns: str = "120") -> tuple[int, str]:
+    """Run kcmpctl with stdout on a pseudo-terminal (rich's table path), COLUMNS set."""
     import pty
 
     master, slave = pty.openpty()
-    env = {**os.environ, "COLUMNS": "120", "TERM": "xterm-256color"}
+    env = {**os.environ, "COLUMNS": columns, "TERM": "xterm-256color"}
     env.pop("NO_COLOR", None)
     try:
         proc = subprocess.Popen(

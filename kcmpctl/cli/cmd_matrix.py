@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import click
 
 from ..render import matrix as view
+from ..render.terminal import terminal_width
 from ..resources import TASK_TYPES, AnyResource, Resource
 from ..status import ExitStatus, Report
 from .options import (
@@ -147,7 +148,7 @@ def matrix(
         out.json(view.document(result))
     elif out.mode != "quiet" and not empty:
         automatic = out.mode == "human" and not groups and not out.columns_spec
-        width, room = view.grid_width(result), view.terminal_width()
+        width, room = view.grid_width(result), terminal_width()
         if grid or (automatic and width <= room):
             view.print_grid(out, result)
         else:

@@ -258,18 +258,6 @@ def grid_width(matrix: Matrix) -> int:
     return index + 1 + pid + 1 + comm + 2 * len(matrix.rows)
 
 
-def terminal_width() -> int:
-    """COLUMNS if set (as the tests and many shells do), else the terminal's, else 80."""
-    try:
-        return int(os.environ["COLUMNS"])
-    except (KeyError, ValueError):
-        pass
-    try:
-        return os.get_terminal_size().columns
-    except OSError:
-        return 80
-
-
 def print_grid(out: Terminal, matrix: Matrix) -> None:
     rows = matrix.by_id()
     if out.mode == "raw":

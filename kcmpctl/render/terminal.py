@@ -42,6 +42,58 @@ def color_wanted(choice: str, stream: IO[str], mode: str) -> bool:
     return stream.isatty()
 
 
+#: narrower than this, COLUMNS is a mistake (COLUMNS=0 printed nothing, COLUMNS=1 one
+#: character a line): the terminal's own width is used instead
+MIN_WIDTH = 20
+
+
+def terminal_width() -> int:
+    """COLUMNS if set and sane (as the tests and many shells set it), else the
+    terminal's width, else 80."""
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns >= MIN_WIDTH:
+        return columns
+    for fd in (1, 2, 0):
+        try:
+            width = os.get_terminal_size(fd).columns
+        except OSError:
+            continue
+        if width >= MIN_WIDTH:
+            return width
+    return 80
+
+
+def _fit(
+    columns: Sequence[Column], cells: Sequence[Sequence[str]], headings: bool, width: int
+) -> list[int]:
+    """Column widths for a table of *width* (two spaces between columns).
+
+    Columns shrink in proportion to their slack, down to their longest word: a
+    number, a list item, or for text 8 characters (paths and names fold).  A table
+    that cannot fit at those minimums is left wider than the terminal.
+    """
+    natural, least = [], []
+    for i, col in enumerate(columns):
+        texts = [line[i] for line in cells]
+        head = len(col.name) if headings else 1
+        natural.append(max([head, *map(len, texts)]))
+        if col.right or col.json_type == "array":
+            words = [word for text in texts for word in text.split(" ")]
+            least.append(max([head, *map(len, words)]))
+        else:
+            least.append(min(natural[-1], max(head, 8)))
+    excess = sum(natural) + 2 * (len(columns) - 1) - width
+    slack = [n - m for n, m in zip(natural, least, strict=True)]
+    if excess <= 0 or not sum(slack):
+        return natural
+    share = min(1.0, excess / sum(slack))
+    widths = [n - int(s * share + 0.999) for n, s in zip(natural, slack, strict=True)]
+    return [max(w, m) for w, m in zip(widths, least, strict=True)]
+
+
 class Terminal:
     """Prints results to stdout and diagnostics to stderr, in the chosen mode."""
 
@@ -166,31 +218,52 @@ class Terminal:
             header_style="bold" if self.color else "",
             pad_edge=False,
         )
-        for col in columns:
-            table.add_column(col.name, justify="right" if col.right else "left", overflow="fold")
-        for row in rows:
+        # rich wraps at spaces and folds a word that does not fit, and when a table is
+        # too wide it shrinks columns below any minimum: widths are chosen here. List
+        # items are joined by ", " so that a list wraps between items, and a column is
+        # never narrower than its longest number or list item, so that no PID is cut in
+        # two (a reader would see "1660" and "1:2" where 16601:2 stands).
+        cells = [[self._rich_cell(row.get(c.key)) for c in columns] for row in rows]
+        widths = _fit(columns, cells, self.headings, terminal_width())
+        for col, width in zip(columns, widths, strict=True):
+            table.add_column(
+                col.name, justify="right" if col.right else "left", overflow="fold", width=width
+            )
+        for row, line in zip(rows, cells, strict=True):
             table.add_row(
                 *(
-                    Text(escape_human(format_cell(row.get(c.key))), style=self._rich_style(c, row))
-                    for c in columns
+                    Text(text, style=self._rich_style(c, row))
+                    for c, text in zip(columns, line, strict=True)
                 )
             )
         console = self.console()
         with self._stdout_errors():
             if title and self.headings:
                 console.print(Text(escape_human(title), style="bold" if self.color else ""))
+            needed = sum(widths) + 2 * len(widths) - 2
+            if needed > console.width:
+                # Too wide even at the minimums: the terminal wraps the lines; rich
+                # must not squeeze the columns (it would fold inside numbers again).
+                console = self.console(width=needed)
             console.print(table)
+
+    @staticmethod
+    def _rich_cell(value: Any) -> str:
+        if isinstance(value, list | tuple) and value:
+            return ", ".join(escape_human(format_cell(v)) for v in value)
+        return escape_human(format_cell(value))
 
     def _rich_style(self, column: Column, row: Row) -> str:
         name = column.style(row.get(column.key)) if self.color and column.style else None
         return STYLES[name][0] if name else ""
 
-    def console(self, stderr: bool = False) -> Console:
+    def console(self, stderr: bool = False, width: int | None = None) -> Console:
         """A rich Console that never parses markup or highlights data."""
         from rich.console import Console
 
         return Console(
             file=self.stderr if stderr else self.stdout,
+            width=width or terminal_width(),
             markup=False,
             highlight=False,
             emoji=False,

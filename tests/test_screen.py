@@ -1,0 +1,78 @@
+"""Tables on a real terminal at 40, 80 and 200 columns: wrapped, never cut.
+
+rich folds a cell that does not fit at any character: a PID list folded inside a
+number shows PIDs that do not exist.  Every list must wrap between items only,
+with nothing dropped, and COLUMNS=0 or 1 must not shrink the table to nothing.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+import pytest
+
+from .conftest import Family, run_on_a_terminal
+
+Spawn = Callable[..., Family]
+
+
+def many_holders(family: Spawn) -> tuple[Family, list[int]]:
+    fam = family("pipe:p", *(f"fork:c{i}" for i in range(12)))
+    return fam, [fam.pid, *(fam[f"c{i}"] for i in range(12))]
+
+
+@pytest.mark.parametrize("columns", ["40", "80", "200"])
+def test_fds_holders_wrap_between_items(family: Spawn, columns: str) -> None:
+    fam, pids = many_holders(family)
+    r = fam["p_r"]
+    status, screen = run_on_a_terminal(
+        "fds",
+        "-p",
+        ",".join(map(str, pids)),
+        "-o",
+        "TYPE,HOLDERS",
+        "--color=never",
+        columns=columns,
+    )
+    assert status == 0
+    tokens = re.findall(r"[\d:]+", screen)
+    # Each PID:FD whole, each once per description; no fragment of one.
+    expected = {f"{pid}:{r}" for pid in pids}
+    assert expected <= set(tokens)
+    assert all(re.fullmatch(r"\d+:\d+", t) for t in tokens), tokens
+    assert all(len(line) <= int(columns) for line in screen.splitlines())
+
+
+@pytest.mark.parametrize("columns", ["40", "80", "200"])
+def test_matrix_group_pids_wrap_between_items(family: Spawn, columns: str) -> None:
+    fam = family(*(f"clone:c{i}:FILES" for i in range(16)))
+    pids = sorted([fam.pid, *(fam[f"c{i}"] for i in range(16))])
+    status, screen = run_on_a_terminal(
+        "matrix",
+        "-p",
+        ",".join(map(str, pids)),
+        "-t",
+        "files",
+        "--groups",
+        "-o",
+        "TYPE,PIDS",
+        "--color=never",
+        columns=columns,
+    )
+    assert status == 0
+    table = screen.split("\r\n\r\n", 1)[0]  # the groups, not the closing counts
+    assert [int(t) for t in re.findall(r"\d+", table)] == pids
+    assert all(len(line) <= int(columns) for line in table.splitlines())
+
+
+@pytest.mark.parametrize("columns", ["0", "1", "x"])
+def test_absurd_columns_fall_back_to_a_sane_width(family: Spawn, columns: str) -> None:
+    fam = family("clone:c:FILES")
+    status, screen = run_on_a_terminal(
+        "pair", str(fam.pid), str(fam["c"]), "-t", "files", "--color=never", columns=columns
+    )
+    assert status == 0
+    lines = screen.splitlines()
+    assert lines[1].split() == ["TYPE", "RELATION", "ORDER"]
+    assert lines[2].split() == ["files", "shared", "="]
