@@ -452,7 +452,14 @@ def settle(order: Sequence[T], cmp: Callable[[T, T], int]) -> Settled[T]:
 def sort_settled(items: Sequence[T], cmp: Callable[[T, T], int]) -> Settled[T]:
     """*items* sorted with *cmp* and proven by :func:`settle`: the classes ascending."""
     failed: dict[T, str] = {}
-    ordered = sorted(items, key=functools.cmp_to_key(_failures_last(cmp, failed)))
+    try:
+        # The bare comparator until something fails: the wrapper costs a Python call
+        # per comparison (~15% of a 19,000-fd bucket).
+        ordered = sorted(items, key=functools.cmp_to_key(cmp))
+    except ItemFailed as failure:
+        failed[cast("T", failure.item)] = failure.reason
+        rest = [i for i in items if i not in failed]
+        ordered = sorted(rest, key=functools.cmp_to_key(_failures_last(cmp, failed)))
     settled = settle([i for i in ordered if i not in failed], cmp)
     settled.failed.update(failed)
     return settled
