@@ -18,6 +18,9 @@ if TYPE_CHECKING:
 PTRACE_HINT = "run as the owner of the process, or as root / with CAP_SYS_PTRACE"
 #: the reason a process is skipped when ptrace read access is refused
 DENIED = "permission denied"
+#: the reason a process is skipped when its object changed while it was compared
+#: (see kcmpctl.verify): what was seen of it was not true at any one moment
+CHANGED = "changed during the scan"
 
 
 def explain(reason: str) -> str:
@@ -95,6 +98,10 @@ class NotSupported(KcmpError):
 
 class KcmpUnavailable(KcmpError):
     """ENOSYS: no kcmp here (kernel without CONFIG_KCMP, seccomp, unknown architecture)."""
+
+
+class Changed(KcmpError):
+    """EAGAIN: a process's object changed while it was compared; no answer is true."""
 
 
 class Interrupted(KcmpError, InterruptedError):

@@ -26,7 +26,15 @@ _SIGN = (0, -1, 1, 1)
 
 
 class OrderUnstable(RuntimeError):
-    """The order kept changing: every round found something exited or out of place."""
+    """The order kept changing: every round found something exited or out of place.
+
+    ``last`` is where the last round got to (classes by its neighbour pass, out of
+    place where a sign is positive), when it got that far; ``None`` otherwise.
+    """
+
+    def __init__(self, message: str, last: Grouping[Any] | None = None) -> None:
+        super().__init__(message)
+        self.last = last
 
 
 class ItemFailed(Exception):
@@ -100,6 +108,7 @@ def sort_groups(
     if isinstance(cmp, Comparator):
         cmp = cmp.compare
     current = list(items)
+    signs: list[int] = []
     for _ in range(max_rounds):
         ordered = sorted(current, key=key)
         if failed:
@@ -109,7 +118,10 @@ def sort_groups(
             result.classes = _classes(current, signs)
             break
     else:
-        raise OrderUnstable("the kernel's order kept changing while sorting; try again")
+        last = None
+        if len(signs) == len(current) - 1:
+            last = Grouping(_classes(current, signs), dict(failed))
+        raise OrderUnstable("the kernel's order kept changing while sorting; try again", last)
     return result
 
 

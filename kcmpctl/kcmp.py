@@ -18,8 +18,10 @@ from typing import NamedTuple
 
 from . import _syscall, procs
 from .errors import (
+    CHANGED,
     DENIED,
     UNAVAILABLE_REASON,
+    Changed,
     KcmpError,
     KcmpUnavailable,
     from_errno,
@@ -239,35 +241,66 @@ def skip_reason(code: int, fd: bool = False) -> str:
 # ---------------------------------------------------------------------------- compare
 
 
-def _absent(task: int, resource: Resource, reference: NullReference) -> bool:
-    return raw_kcmp(task, reference.pid, resource) is Order.EQUAL
+def _sign(t1: int, t2: int, resource: Resource) -> int:
+    return (0, -1, 1, 1)[_syscall.kcmp(t1, t2, int(resource), 0, 0)]
 
 
-def compare(pid1: int | Side, pid2: int | Side, resource: Resource) -> Comparison:
+def compare(
+    pid1: int | Side, pid2: int | Side, resource: Resource, *, recheck: bool = True
+) -> Comparison:
     """Compare one task resource of two processes (or threads).
 
     The result's ``shared`` is true only when both have the object and it is the same
     one; ``absent`` lists whichever of the two has none.  A process whose leader thread
-    has exited is compared through one of its live threads.
+    has exited is compared through one of its live threads (a :class:`Side` is a
+    process already resolved to it).
+
+    The two (and, for a type a process may lack, the reference zombie) are sorted
+    and the answer proven a second time, as ``matrix`` does (:mod:`kcmpctl.verify`):
+    a process whose object changed meanwhile raises :class:`~kcmpctl.errors.Changed`
+    instead of an answer that was never true.  *recheck* false skips the proof (for
+    processes that are stopped).
     """
     if not resource.is_task_type:
         raise ValueError(f"{resource.cli_name} compares fds: use compare_files/epoll_target")
+    from .grouping import Grouping, OrderUnstable
+    from .verify import settle
+
     s1 = pid1 if isinstance(pid1, Side) else side(pid1)
     s2 = pid2 if isinstance(pid2, Side) else side(pid2)
-    t1, t2 = s1.task, s2.task
+    # Made before the first call: spawning it takes a millisecond, in which a
+    # process could change between two answers about it.
+    ref = null_reference().pid if resource.nullable else None
     try:
-        order = raw_kcmp(t1, t2, resource)
-        absent: tuple[int, ...] = ()
-        if resource.nullable:
-            ref = null_reference()
-            if order is Order.EQUAL:
-                if _absent(t1, resource, ref):
-                    absent = tuple(dict.fromkeys((s1.pid, s2.pid)))
-            else:
-                absent = tuple(s.pid for s in (s1, s2) if _absent(s.task, resource, ref))
+        grouping = settle(
+            list(dict.fromkeys((s1.task, s2.task))),
+            lambda a, b: _sign(a, b, resource),
+            reference=ref,
+            recheck=recheck,
+        )
     except OSError as err:
         raise blame(err.errno or 0, (s1, s2), resource) from err
-    return Comparison(s1.pid, s2.pid, resource, None if absent else order, absent)
+    except OrderUnstable:
+        grouping = Grouping([], {s1.task: CHANGED, s2.task: CHANGED})
+    if grouping.failed:
+        changed = [s.pid for s in (s1, s2) if s.task in grouping.failed]
+        pids = tuple(dict.fromkeys(changed or (s1.pid, s2.pid)))
+        subject = " and ".join(map(str, pids))
+        raise Changed(
+            errno.EAGAIN,
+            f"process{'es' if len(pids) > 1 else ''} {subject}",
+            f"{resource.cli_name} {CHANGED}",
+            pids=pids,
+            resource=resource,
+        )
+    where = {item: k for k, cls in enumerate(grouping.classes) for item in cls}
+    k1, k2 = where[s1.task], where[s2.task]
+    if ref is not None and where[ref] in (k1, k2):
+        home = where[ref]
+        absent = tuple(dict.fromkeys(s.pid for s, k in ((s1, k1), (s2, k2)) if k == home))
+        return Comparison(s1.pid, s2.pid, resource, None, absent)
+    order = Order.EQUAL if k1 == k2 else Order.LESS if k1 < k2 else Order.GREATER
+    return Comparison(s1.pid, s2.pid, resource, order, ())
 
 
 def compare_files(pid1: int | Side, fd1: int, pid2: int | Side, fd2: int) -> Comparison:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import procs
-from .grouping import ItemFailed, OrderUnstable, sort_groups, task_comparator
+from .grouping import ItemFailed, OrderUnstable, task_comparator
 from .kcmp import Resource
 from .namespaces import Identity, sort_key
 from .namespaces import reader as namespace_reader
@@ -127,17 +127,23 @@ def group_type(
     cmp: Comparator,
     reference: int,
     prune: Prune | None = None,
+    recheck: bool = True,
 ) -> TypeResult:
     """Sort *ids* and the *reference* (an ID with no object of any nullable type).
 
     Tasks in the reference's class are absent; tasks the comparator failed on (or
     *prune* named) are skipped.  The reference must not fail: without it, "equal"
     could mean "both have none".  Every task has a signal handler table (a zombie
-    too, until reaped), so for sighand the reference is left out.
+    too, until reaped), so for sighand the reference is left out.  The answer is
+    proven a second time (:func:`kcmpctl.verify.settle`): tasks whose object changed
+    meanwhile are skipped as "changed during the scan"; *recheck* false skips that
+    (for stopped processes).
     """
-    items = [*ids, reference] if resource.nullable else list(ids)
+    from .verify import settle
+
+    ref = reference if resource.nullable else None
     try:
-        grouping = sort_groups(items, cmp, prune=prune)
+        grouping = settle(ids, cmp, reference=ref, prune=prune, recheck=recheck)
     except OrderUnstable as err:
         raise ScanError(f"{resource.cli_name}: {err}") from err
     if reference in grouping.failed:
@@ -211,6 +217,7 @@ def scan(
     prune: Prune | None = None,
     workers: int = 1,
     meter: Meter | None = None,
+    recheck: bool = True,
 ) -> list[TypeResult]:
     """:func:`group_type` for each of *resources*, in that order.
 
@@ -222,14 +229,14 @@ def scan(
     workers = max(1, min(workers, len(resources)))
     if workers == 1:
         return [
-            group_type(ids, r, _counted(comparator(r), meter, 0), reference, prune)
+            group_type(ids, r, _counted(comparator(r), meter, 0), reference, prune, recheck)
             for r in resources
         ]
     from . import _workers
 
     def job(index: int, slot: int) -> TypeResult:
         r = resources[index]
-        return group_type(ids, r, _counted(comparator(r), meter, slot), reference, prune)
+        return group_type(ids, r, _counted(comparator(r), meter, slot), reference, prune, recheck)
 
     try:
         return _workers.run(
@@ -393,6 +400,7 @@ def build(
     comparator: ComparatorFactory = task_comparator,
     meter: Meter | None = None,
     skip: Mapping[int, str] | None = None,
+    recheck: bool = True,
 ) -> Matrix:
     """Compare every selected task for each of *resources* (kcmp and namespace types).
 
@@ -401,7 +409,9 @@ def build(
     Zombies and tasks gone since selection are skipped without a kcmp call; tasks
     kcmp refuses are skipped after one call each; tasks that exited during the scan
     are taken out of every type's result at the end.  The processes in *skip* (PID
-    to reason: those ``--freeze`` could not stop) are skipped without a call.
+    to reason: those ``--freeze`` could not stop) are skipped without a call.  Each
+    type's answer is proven a second time (:mod:`kcmpctl.verify`) unless *recheck*
+    is false (the tasks are stopped: nothing can change).
     """
     tasks = [t for t in selection.tasks if t.pid != reference]
     by_kcmp_id = {t.tid: t for t in tasks}
@@ -443,6 +453,7 @@ def build(
                 prune=prune,
                 workers=workers,
                 meter=meter,
+                recheck=recheck,
             )
         }
         for r in resources:

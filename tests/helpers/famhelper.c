@@ -61,6 +61,10 @@
  *                      the thread list changes all the time
  *   vfork:NAME         fork(2) child that vfork()s a child that never execs: NAME is stuck in
  *                      vfork (its killable wait does not stop for PTRACE_INTERRUPT)
+ *   semflap:NAME       fork(2) child whose SysV undo list comes and goes, in a loop:
+ *                      semop(SEM_UNDO|IPC_NOWAIT), then unshare(CLONE_SYSVSEM)
+ *   iowait:NAME        fork(2) child that calls ioprio_set once, 0.5 to 2 ms after
+ *                      SIGUSR1 (while a test compares it), and then waits
  *
  * The helper is a child subreaper: descendants orphaned when a sub child dies are
  * reaped by it too.
@@ -421,6 +425,44 @@ static int op(char *spec, char **rest, int nrest) {
             siginfo_t info;
             if (waitid(P_PID, pid, &info, WEXITED | WNOWAIT)) die("waitid");
         }
+        printf("%s %d\n", name, pid);
+    } else if (!strcmp(spec, "semflap")) {
+        int id = semget(IPC_PRIVATE, 1, 0600);
+        if (id < 0) die("semget");
+        semids[nsems++] = id;
+        fflush(stdout);
+        pid_t pid = fork();
+        if (pid < 0) die("fork");
+        if (pid == 0) {
+            prctl(PR_SET_PDEATHSIG, SIGKILL);
+            struct sembuf sb = {0, 1, SEM_UNDO | IPC_NOWAIT};
+            for (;;) {
+                semop(id, &sb, 1);
+                unshare(CLONE_SYSVSEM);
+            }
+        }
+        add_child(pid);
+        printf("%s %d\n", name, pid);
+    } else if (!strcmp(spec, "iowait")) {
+        sigset_t set;
+        sigemptyset(&set);
+        sigaddset(&set, SIGUSR1);
+        /* Blocked before fork, so a signal sent at once is not lost. */
+        sigprocmask(SIG_BLOCK, &set, NULL);
+        fflush(stdout);
+        pid_t pid = fork();
+        if (pid < 0) die("fork");
+        if (pid == 0) {
+            int sig;
+            prctl(PR_SET_PDEATHSIG, SIGKILL);
+            sigwait(&set, &sig);
+            srand((unsigned)getpid());
+            usleep(500 + rand() % 1500);
+            syscall(SYS_ioprio_set, 1, 0, (2 << 13) | 4);
+            for (;;) pause();
+        }
+        sigprocmask(SIG_UNBLOCK, &set, NULL);
+        add_child(pid);
         printf("%s %d\n", name, pid);
     } else if (!strcmp(spec, "ioprio")) {
         if (syscall(SYS_ioprio_set, 1, 0, (2 << 13) | 4)) die("ioprio_set");

@@ -1,0 +1,201 @@
+"""Never an answer that was not true at one moment: prove it a second time.
+
+Nothing stops the processes while kcmp runs (unless they are stopped, as ``--freeze``
+does).  A process whose SysV undo list comes and goes, or that calls ioprio_set() or
+exec() mid-scan, gives answers from different moments: NULL against NULL is "equal"
+once, an absence check a moment later finds an object, and two processes that never
+shared anything would be reported as sharing it.
+
+So every answer is proven again before it is reported.  An answer is ordered classes
+of items, as :func:`~kcmpctl.grouping.sort_groups` makes them; the reference zombie's
+class holds the items without an object.  :func:`verify` compares again every pair
+of neighbours, and every item with the reference (whose objects are NULL for good),
+and expects exactly what the answer says: 0 within a class, "before" across a class
+boundary, each item on its own side of the reference.
+
+Where an answer is wrong, the items concerned and their neighbours are asked about
+the reference a few times more (:data:`PROBES`): an item that answers two ways has an
+object that comes and goes, and is dropped with the reason :data:`CHANGED`.  An item
+that answers one way was placed wrongly (it changed once, or was placed through one
+that changed): :func:`settle` sorts again and proves again, up to :data:`ROUNDS`
+times; what is still wrong after that is reported as changed too.
+
+Cost on a machine where nothing changes: one more comparison per neighbour pair and
+one per item against the reference, about 2n per type against the sort's n·log2 n.
+
+Pure, like the grouping engine: tested with fake orders that change, and against
+real processes that change (tests/test_changing.py).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Hashable, Sequence
+from typing import TypeVar, cast
+
+from .errors import CHANGED
+from .grouping import Grouping, ItemFailed, OrderUnstable, sort_groups
+
+T = TypeVar("T", bound=Hashable)
+
+
+def verify(
+    classes: Sequence[Sequence[T]],
+    cmp: Callable[[T, T], int],
+    reference: T | None = None,
+) -> tuple[list[list[T]], dict[T, str], set[T]]:
+    """*classes* (ascending, each a set of equal items) proven again with *cmp*.
+
+    Returns the classes without the items dropped, the items dropped with their reason
+    (:data:`CHANGED`, or the comparator's own for an item that failed: exited, denied),
+    and the items the answer is wrong about although they are steady now (they
+    changed once, or were placed through one that changed): sorting again places
+    them.  *reference*, if one of the items, never changes; every other item is
+    compared with it too.
+
+    Each item the answer is wrong about, and its neighbours (through which it may
+    have been placed), is asked again and again about the reference
+    (:func:`_unsteady`): one whose object comes and goes does not answer the same way
+    twice, and is dropped as changed.
+    """
+    current = [list(c) for c in classes if c]
+    dropped: dict[T, str] = {}
+    suspects: set[T] = set()
+    proven: set[tuple[T, T]] = set()
+    first = True
+    while True:
+        where = {item: k for k, cls in enumerate(current) for item in cls}
+        order = [item for cls in current for item in cls]
+        wrong: set[T] = set()
+        failed = False
+
+        def agrees(a: T, b: T, expected: int) -> bool | None:
+            """Whether cmp(a, b) is *expected*; None if either failed (recorded)."""
+            nonlocal failed
+            try:
+                return cmp(a, b) == expected
+            except ItemFailed as failure:
+                dropped.setdefault(cast("T", failure.item), failure.reason)
+                failed = True
+                return None
+
+        for a, b in itertools.pairwise(order):
+            if (a, b) in proven:
+                continue
+            ok = agrees(a, b, 0 if where[a] == where[b] else -1)
+            if ok:
+                proven.add((a, b))
+            elif ok is not None:
+                wrong.update((a, b))
+        if first and reference is not None and reference in where:
+            # Against the reference: absent exactly when in its class, and on the side
+            # of it the order says.  The reference's neighbours were just compared.
+            home = where[reference]
+            near = {i for p in proven if reference in p for i in p}
+            for item in order:
+                if item == reference or item in near or item in dropped:
+                    continue
+                k = where[item]
+                if agrees(item, reference, 0 if k == home else (-1 if k < home else 1)) is False:
+                    wrong.add(item)
+        first = False
+
+        wrong.discard(cast("T", reference))
+        changed: set[T] = set()
+        if wrong and reference is not None and reference in where:
+            at = {item: i for i, item in enumerate(order)}
+            near = {
+                order[j]
+                for i in map(at.__getitem__, wrong)
+                for j in range(max(0, i - 1), min(len(order), i + 2))
+            }
+            for item in near:
+                if item != reference and item not in dropped and _unsteady(item, cmp, reference):
+                    changed.add(item)
+        if reference is not None and reference in dropped:
+            return current, dropped, suspects  # the caller cannot go on without it
+        for item in changed:
+            dropped.setdefault(item, CHANGED)
+        suspects.update(i for i in wrong if i not in dropped)
+        if not changed and not failed:
+            return current, dropped, suspects
+        # Take them out; the neighbours they leave are compared across the gap.
+        current = [kept for cls in current if (kept := [i for i in cls if i not in dropped])]
+
+
+#: How often :func:`_unsteady` asks: a process whose object comes and goes gives a
+#: different answer about half the time; one whose object stays, never.
+PROBES = 6
+
+
+def _unsteady(item: T, cmp: Callable[[T, T], int], reference: T | None) -> bool:
+    """Whether *item* answers two ways in :data:`PROBES` comparisons with the
+    reference, the one item that cannot change (a failure counts as a change too).
+
+    Only the reference is asked: asked about a neighbour whose object comes and goes,
+    a steady item would answer two ways too.  Without a reference (sighand, which
+    every process has and keeps but across exec) nothing is called unsteady, and
+    whatever is misplaced is sorted again.
+    """
+    if reference is None:
+        return False
+    first: int | None = None
+    for _ in range(PROBES):
+        try:
+            sign = cmp(item, reference)
+        except ItemFailed:
+            return True
+        if first is None:
+            first = sign
+        elif sign != first:
+            return True
+    return False
+
+
+#: Sorts of one answer at most: each sorts again what the last one's proof found
+#: misplaced; what is still misplaced after the last is reported as changed.
+ROUNDS = 8
+
+
+def settle(
+    items: Sequence[T],
+    cmp: Callable[[T, T], int],
+    *,
+    reference: T | None = None,
+    prune: Callable[[Sequence[T]], dict[T, str]] | None = None,
+    recheck: bool = True,
+) -> Grouping[T]:
+    """Group *items* (and *reference*, if given) by *cmp*, then prove the answer again.
+
+    The one place where a scan's comparisons run: :func:`kcmpctl.kcmp.compare` (two
+    processes) and :func:`kcmpctl.matrix.group_type` (many) both come here.  What the
+    proof finds misplaced is sorted again (from the order found: timsort needs about
+    n calls for it) and proven again.  With *recheck* false (every process stopped,
+    as ``--freeze`` does) nothing can change and the answer of the sort stands.
+    """
+    current = [*items, reference] if reference is not None else list(items)
+    failed: dict[T, str] = {}
+    for _ in range(ROUNDS):
+        try:
+            grouping = sort_groups(current, cmp, prune=prune)
+        except OrderUnstable as err:
+            # The order kept changing under the sort: something changes all the
+            # time.  The proof finds what, from the last order the sort reached.
+            if not recheck or err.last is None:
+                raise
+            grouping = err.last
+        for item, reason in grouping.failed.items():
+            failed.setdefault(item, reason)
+        if not recheck:
+            return Grouping(grouping.classes, failed)
+        classes, dropped, suspects = verify(grouping.classes, cmp, reference)
+        for item, reason in dropped.items():
+            failed.setdefault(item, reason)
+        if not suspects or (reference is not None and reference in failed):
+            return Grouping(classes, failed)
+        current = [item for cls in classes for item in cls]
+    for item in suspects:
+        failed.setdefault(item, CHANGED)
+    return Grouping(
+        [kept for cls in classes if (kept := [i for i in cls if i not in suspects])], failed
+    )

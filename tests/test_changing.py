@@ -1,0 +1,153 @@
+"""Processes whose objects change while they are compared: never a relation that was
+not true at one moment; a process caught changing is reported as such."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from collections.abc import Callable
+
+import pytest
+
+from kcmpctl.errors import CHANGED, Changed
+from kcmpctl.grouping import task_comparator
+from kcmpctl.kcmp import Comparison, Resource, compare, null_reference
+from kcmpctl.matrix import group_type
+from kcmpctl.verify import settle
+
+from .conftest import Family
+
+Spawn = Callable[..., Family]
+Run = Callable[..., tuple[int, str, str]]
+SYSVSEM, IO = Resource.SYSVSEM, Resource.IO
+
+
+def fresh_reference() -> None:
+    """Reap the reference zombie, so that the next comparison makes a new one, as the
+    first comparison of every kcmpctl run does (it takes a millisecond)."""
+    os.waitpid(null_reference().pid, 0)
+
+
+def test_pair_with_an_undo_list_that_comes_and_goes(family: Spawn) -> None:
+    # T: semop(SEM_UNDO) then unshare(CLONE_SYSVSEM), in a loop; S never has an undo
+    # list.  True at every moment: "none", or "only T has one".  Never "shared", and
+    # never "not shared" (S has nothing to share or not).
+    fam = family("semflap:t", "fork:s")
+    t, s = fam["t"], fam["s"]
+    answers: dict[str, int] = {}
+    for _ in range(300):
+        fresh_reference()
+        answer = _answer(t, s, SYSVSEM)
+        if isinstance(answer, Changed):
+            assert (answer.pids, str(answer)) == ((t,), f"process {t}: sysvsem {CHANGED}")
+            key = "changed"
+        else:
+            assert not answer.shared
+            assert s in answer.absent
+            key = str(answer.absent)
+        answers[key] = answers.get(key, 0) + 1
+    assert sum(answers.values()) == 300
+
+
+def _answer(pid1: int, pid2: int, resource: Resource) -> Comparison | Changed:
+    try:
+        return compare(pid1, pid2, resource)
+    except Changed as err:
+        return err
+
+
+def _io_answers(c: int, s: int) -> list[Comparison | Changed]:
+    """compare(c, s, IO), again and again until c is seen with its own io context."""
+    seen: list[Comparison | Changed] = []
+    for _ in range(200):
+        fresh_reference()
+        answer = _answer(c, s, IO)
+        seen.append(answer)
+        if isinstance(answer, Comparison) and c not in answer.absent:
+            break
+    return seen
+
+
+def test_pair_while_a_child_calls_ioprio_set(family: Spawn) -> None:
+    # Each c calls ioprio_set() once, when signalled, while it is being compared with
+    # S, which never has an io context: never "shared".
+    n = 40
+    fam = family("fork:s", *(f"iowait:c{i}" for i in range(n)))
+    s = fam["s"]
+    for i in range(n):
+        c = fam[f"c{i}"]
+        os.kill(c, signal.SIGUSR1)
+        for answer in _io_answers(c, s):
+            if isinstance(answer, Changed):
+                assert answer.pids == (c,)
+            else:
+                assert not answer.shared
+                assert s in answer.absent
+
+
+def test_matrix_of_undo_lists_that_come_and_go(family: Spawn) -> None:
+    # Three processes whose undo lists come and go, thirty that never have one: no two
+    # ever share one, so no group is true at any moment.  A process reported as
+    # changed is one of the three.
+    fam = family(*(f"semflap:t{i}" for i in range(3)), *(f"fork:s{i}" for i in range(30)))
+    flapping = {fam[f"t{i}"] for i in range(3)}
+    ids = [v for k, v in fam.values.items() if k != "pid"]
+    reference = null_reference().pid
+    cmp = task_comparator(SYSVSEM)
+    for _ in range(600):
+        result = group_type(ids, SYSVSEM, cmp, reference)
+        assert result.groups == ()
+        assert {skip.id for skip in result.skipped} <= flapping
+        assert {skip.reason for skip in result.skipped} <= {CHANGED}
+        assert set(result.absent) >= set(ids) - flapping
+
+
+def test_matrix_names_a_process_that_changed(family: Spawn, kcmpctl: Run) -> None:
+    fam = family(*(f"semflap:t{i}" for i in range(3)), *(f"fork:s{i}" for i in range(10)))
+    flapping = {fam[f"t{i}"] for i in range(3)}
+    pids = ",".join(str(v) for k, v in fam.values.items() if k != "pid")
+    for _ in range(50):
+        status, out, err = kcmpctl("matrix", "-p", pids, "-t", "sysvsem", "-J")
+        (result,) = json.loads(out)["resources"]
+        assert result["groups"] == []
+        if result["skipped"]:
+            break
+    else:
+        pytest.skip("neither process was caught changing in 50 runs")
+    changed = {s["pid"] for s in result["skipped"]}
+    assert changed <= flapping
+    assert {s["reason"] for s in result["skipped"]} == {CHANGED}
+    assert status == 2
+    assert err == "".join(f"kcmpctl: process {pid}: {CHANGED}\n" for pid in sorted(changed))
+
+
+def test_settle_drops_an_item_whose_answers_flip() -> None:
+    # Item 3 is equal to the reference (no object) at every other call and has an
+    # object the next: the answer proves nothing about it.
+    keys = {0: 5, 1: 5, 2: 7, 4: 0}
+    calls = [0]
+
+    def key(item: int) -> int:
+        if item == 3:
+            calls[0] += 1
+            return 0 if calls[0] % 2 else 5
+        return keys[item]
+
+    def cmp(a: int, b: int) -> int:
+        ka, kb = key(a), key(b)
+        return (ka > kb) - (ka < kb)
+
+    grouping = settle([0, 1, 2, 3], cmp, reference=4)
+    assert grouping.failed == {3: CHANGED}
+    assert grouping.classes == [[4], [0, 1], [2]]
+
+
+def test_settle_without_recheck_keeps_the_sorts_answer() -> None:
+    keys = {0: 5, 1: 5, 2: 7, 4: 0}
+
+    def cmp(a: int, b: int) -> int:
+        return (keys[a] > keys[b]) - (keys[a] < keys[b])
+
+    grouping = settle([0, 1, 2], cmp, reference=4, recheck=False)
+    assert (grouping.classes, grouping.failed) == ([[4], [0, 1], [2]], {})
