@@ -121,8 +121,8 @@ BY_ERRNO: dict[int, type[KcmpError]] = {
 }
 
 UNAVAILABLE_REASON = (
-    "kcmp(2) is not available: the kernel lacks CONFIG_KCMP or a seccomp filter blocks it"
-    " (containers need CAP_SYS_PTRACE)"
+    "kcmp(2) is not available: the kernel lacks CONFIG_KCMP, or a seccomp filter blocks"
+    " or fakes it (containers need CAP_SYS_PTRACE)"
 )
 
 

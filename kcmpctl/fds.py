@@ -39,7 +39,7 @@ from .grouping import (
     sort_settled,
     task_comparator,
 )
-from .kcmp import Resource, probe
+from .kcmp import Resource
 from .procs import Task
 
 T = TypeVar("T", int, FdRef)
@@ -375,7 +375,6 @@ def _describe(
 def scan(tasks: Sequence[Task], *, dups: bool = False) -> Scan:
     """The open file descriptions that *tasks* hold through fds of two or more fd tables
     (with *dups*, also through two fds of one table), and the tasks skipped."""
-    probe()
     # Kernel threads share one empty table; a zombie has none.
     live = [t for t in tasks if not t.kthread and not (t.zombie and t.tid == t.pid)]
     by_id = {t.id: t for t in live}

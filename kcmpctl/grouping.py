@@ -12,10 +12,10 @@ import errno
 import functools
 import itertools
 from collections.abc import Callable, Hashable, Sequence
-from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar, cast
 
 from . import _syscall
+from .errors import CHANGED as CHANGED
 from .kcmp import Resource, Side, culprit, skip_reason
 
 T = TypeVar("T", bound=Hashable)
@@ -70,12 +70,23 @@ class Comparator(Generic[T]):
         return self.compare(a, b)
 
 
-@dataclass
 class Grouping(Generic[T]):
-    """Equivalence classes in ascending order, and the items that could not be placed."""
+    """Equivalence classes in ascending order, and the items that could not be placed.
 
-    classes: list[list[T]] = field(default_factory=list)
-    failed: dict[T, str] = field(default_factory=dict)
+    A plain class, not a dataclass: ``pair`` imports this module, and the dataclasses
+    module costs its start-up a few milliseconds.
+    """
+
+    __slots__ = ("classes", "failed")
+
+    def __init__(
+        self, classes: list[list[T]] | None = None, failed: dict[T, str] | None = None
+    ) -> None:
+        self.classes: list[list[T]] = [] if classes is None else classes
+        self.failed: dict[T, str] = {} if failed is None else failed
+
+    def __repr__(self) -> str:
+        return f"Grouping({self.classes!r}, {self.failed!r})"
 
     @property
     def order(self) -> list[T]:
@@ -394,17 +405,15 @@ def file_comparator() -> Comparator[FdRef]:
     return Comparator(cmp, sorting)
 
 
-#: The reason recorded for an item whose kernel object changed while it was compared.
-CHANGED = "changed during the scan"
-
-
-@dataclass
 class Settled(Generic[T]):
     """Classes proven on one order, the items seen changing, and the items that failed."""
 
-    classes: list[list[T]] = field(default_factory=list)
-    changed: list[T] = field(default_factory=list)
-    failed: dict[T, str] = field(default_factory=dict)
+    __slots__ = ("changed", "classes", "failed")
+
+    def __init__(self) -> None:
+        self.classes: list[list[T]] = []
+        self.changed: list[T] = []
+        self.failed: dict[T, str] = {}
 
 
 #: Rounds of :func:`settle` before every item of a remaining contradiction is held changed.

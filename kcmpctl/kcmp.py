@@ -134,20 +134,24 @@ def raw_kcmp(pid1: int, pid2: int, resource: Resource, idx1: int = 0, idx2: int 
 
 
 def probe() -> None:
-    """Raise :class:`KcmpUnavailable` unless kcmp can be called here.
+    """Raise :class:`KcmpUnavailable` unless kcmp can be trusted here.
 
-    ``kcmp(self, -1, -1, -1, -1)`` fails with ESRCH where the call exists and ENOSYS
-    (or EPERM, under Docker's default seccomp profile) where it does not.
+    A real kernel has one answer to ``kcmp(self, -1, ...)``: ESRCH, since pid -1
+    names no process and the pids are looked up before anything else.  Any other
+    answer means kcmp is not really there: ENOSYS (no CONFIG_KCMP, a seccomp
+    profile, gVisor), EPERM (Docker's default seccomp profile), or a success, which
+    only a seccomp filter that answers without running the call gives
+    (``SECCOMP_RET_ERRNO`` with 0): every later answer would be made up.
     """
     try:
         _syscall.kcmp(os.getpid(), -1, -1, 0, 0)
     except _syscall.UnsupportedArchitecture as err:
         raise KcmpUnavailable(errno.ENOSYS, "kcmp", str(err.strerror)) from err
     except OSError as err:
-        if err.errno in (errno.ENOSYS, errno.EPERM):
-            raise KcmpUnavailable(errno.ENOSYS, "kcmp", UNAVAILABLE_REASON) from err
-        if err.errno != errno.ESRCH:
-            raise from_errno(err.errno or 0, "kcmp") from err
+        if err.errno == errno.ESRCH:
+            return
+        raise KcmpUnavailable(errno.ENOSYS, "kcmp", UNAVAILABLE_REASON) from err
+    raise KcmpUnavailable(errno.ENOSYS, "kcmp", UNAVAILABLE_REASON)
 
 
 # ------------------------------------------------------------------- who failed

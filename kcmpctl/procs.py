@@ -96,6 +96,27 @@ def _read_stat(path: str) -> tuple[Stat, int] | None:
     return (parse_stat(raw), uid) if raw else None
 
 
+def foreign_proc() -> str | None:
+    """Why /proc cannot be trusted to describe this PID namespace, or ``None``.
+
+    In a new PID namespace without its own /proc mount (``unshare -fp``), /proc still
+    shows the outer namespace: names, owners and kernel-thread flags would be read
+    for other processes than the PIDs kcmp compares.  /proc/self names this process
+    as /proc's namespace numbers it; getpid() as the kernel numbers it for kcmp.
+    """
+    try:
+        seen = int(os.readlink(f"{PROC}/self"))
+    except (OSError, ValueError):
+        return f"{PROC} is not mounted (mount -t proc proc {PROC})"
+    if seen == os.getpid():
+        return None
+    return (
+        f"{PROC} belongs to another PID namespace (it calls this process {seen}, the"
+        f" kernel {os.getpid()}): mount a matching one, e.g. run under"
+        " 'unshare --pid --fork --mount-proc'"
+    )
+
+
 def exists(pid: int) -> bool:
     """Whether *pid* (a process or thread ID) exists in this PID namespace."""
     return os.path.exists(f"{PROC}/{pid}")

@@ -14,11 +14,12 @@ and expects exactly what the answer says: 0 within a class, "before" across a cl
 boundary, each item on its own side of the reference.
 
 Where an answer is wrong, the items concerned and their neighbours are asked about
-the reference a few times more (:data:`PROBES`): an item that answers two ways has an
-object that comes and goes, and is dropped with the reason :data:`CHANGED`.  An item
-that answers one way was placed wrongly (it changed once, or was placed through one
-that changed): :func:`settle` sorts again and proves again, up to :data:`ROUNDS`
-times; what is still wrong after that is reported as changed too.
+the reference a few times more (:data:`PROBES`, doubled each round): an item that
+answers two ways has an object that comes and goes, and is dropped with the reason
+:data:`CHANGED`.  An item that answers one way was placed wrongly (it changed once,
+or was placed through one that changed): :func:`settle` sorts again and proves
+again, up to :data:`ROUNDS` times; what is still wrong after that is reported as
+changed too.
 
 Cost on a machine where nothing changes: one more comparison per neighbour pair and
 one per item against the reference, about 2n per type against the sort's n·log2 n.
@@ -30,6 +31,7 @@ real processes that change (tests/test_changing.py).
 from __future__ import annotations
 
 import itertools
+import os
 from collections.abc import Callable, Hashable, Sequence
 from typing import TypeVar, cast
 
@@ -43,6 +45,7 @@ def verify(
     classes: Sequence[Sequence[T]],
     cmp: Callable[[T, T], int],
     reference: T | None = None,
+    probes: int = 6,
 ) -> tuple[list[list[T]], dict[T, str], set[T]]:
     """*classes* (ascending, each a set of equal items) proven again with *cmp*.
 
@@ -55,8 +58,8 @@ def verify(
 
     Each item the answer is wrong about, and its neighbours (through which it may
     have been placed), is asked again and again about the reference
-    (:func:`_unsteady`): one whose object comes and goes does not answer the same way
-    twice, and is dropped as changed.
+    (:func:`_unsteady`, *probes* times): one whose object comes and goes does not
+    answer the same way twice, and is dropped as changed.
     """
     current = [list(c) for c in classes if c]
     dropped: dict[T, str] = {}
@@ -110,7 +113,11 @@ def verify(
                 for j in range(max(0, i - 1), min(len(order), i + 2))
             }
             for item in near:
-                if item != reference and item not in dropped and _unsteady(item, cmp, reference):
+                if (
+                    item != reference
+                    and item not in dropped
+                    and _unsteady(item, cmp, reference, probes)
+                ):
                     changed.add(item)
         if reference is not None and reference in dropped:
             return current, dropped, suspects  # the caller cannot go on without it
@@ -123,24 +130,21 @@ def verify(
         current = [kept for cls in current if (kept := [i for i in cls if i not in dropped])]
 
 
-#: How often :func:`_unsteady` asks: a process whose object comes and goes gives a
-#: different answer about half the time; one whose object stays, never.
-PROBES = 6
-
-
-def _unsteady(item: T, cmp: Callable[[T, T], int], reference: T | None) -> bool:
-    """Whether *item* answers two ways in :data:`PROBES` comparisons with the
-    reference, the one item that cannot change (a failure counts as a change too).
+def _unsteady(item: T, cmp: Callable[[T, T], int], reference: T, probes: int) -> bool:
+    """Whether *item* answers two ways in *probes* comparisons with the reference,
+    the one item that cannot change (a failure counts as a change too).
 
     Only the reference is asked: asked about a neighbour whose object comes and goes,
     a steady item would answer two ways too.  Without a reference (sighand, which
     every process has and keeps but across exec) nothing is called unsteady, and
-    whatever is misplaced is sorted again.
+    whatever is misplaced is sorted again.  Past the first few questions the CPU is
+    yielded between two: on a busy machine a process that changes all the time may
+    just not be running for a while.
     """
-    if reference is None:
-        return False
     first: int | None = None
-    for _ in range(PROBES):
+    for n in range(probes):
+        if n >= 6:
+            os.sched_yield()
         try:
             sign = cmp(item, reference)
         except ItemFailed:
@@ -152,9 +156,12 @@ def _unsteady(item: T, cmp: Callable[[T, T], int], reference: T | None) -> bool:
     return False
 
 
+#: Questions to an item about the reference in the first proof (doubled each round).
+PROBES = 6
+
 #: Sorts of one answer at most: each sorts again what the last one's proof found
 #: misplaced; what is still misplaced after the last is reported as changed.
-ROUNDS = 8
+ROUNDS = 6
 
 
 def settle(
@@ -175,7 +182,7 @@ def settle(
     """
     current = [*items, reference] if reference is not None else list(items)
     failed: dict[T, str] = {}
-    for _ in range(ROUNDS):
+    for round_ in range(ROUNDS):
         try:
             grouping = sort_groups(current, cmp, prune=prune)
         except OrderUnstable as err:
@@ -188,7 +195,9 @@ def settle(
             failed.setdefault(item, reason)
         if not recheck:
             return Grouping(grouping.classes, failed)
-        classes, dropped, suspects = verify(grouping.classes, cmp, reference)
+        # More questions, spread wider, each round that finds something misplaced.
+        probes = PROBES << round_
+        classes, dropped, suspects = verify(grouping.classes, cmp, reference, probes)
         for item, reason in dropped.items():
             failed.setdefault(item, reason)
         if not suspects or (reference is not None and reference in failed):

@@ -11,8 +11,8 @@ import click
 from ..render import epoll as view
 from ..status import ExitStatus, Report
 from .options import (
-    ListingCommand,
     Output,
+    ScanCommand,
     flatten,
     freeze_option,
     freezer,
@@ -34,7 +34,7 @@ Examples:
 
 @click.command(
     "epoll",
-    cls=ListingCommand,
+    cls=ScanCommand,
     epilog=EPILOG,
     short_help="Every registration of an epoll, proven.",
 )

@@ -14,8 +14,8 @@ from ..render import fds as view
 from ..resources import ACROSS_KEYS
 from ..status import ExitStatus, Report
 from .options import (
-    ListingCommand,
     Output,
+    ScanCommand,
     flatten,
     freeze_option,
     freezer,
@@ -39,7 +39,7 @@ Examples:
 
 
 @click.command(
-    cls=ListingCommand,
+    cls=ScanCommand,
     epilog=EPILOG,
     short_help="Open file descriptions shared between processes.",
 )

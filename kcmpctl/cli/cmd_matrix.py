@@ -12,8 +12,9 @@ from ..render.terminal import terminal_width
 from ..resources import TASK_TYPES, AnyResource, Resource
 from ..status import ExitStatus, Report
 from .options import (
-    ListingCommand,
     Output,
+    ScanCommand,
+    any_kcmp_type,
     flatten,
     freeze_option,
     freezer,
@@ -35,7 +36,10 @@ Examples:
 
 
 @click.command(
-    cls=ListingCommand, epilog=EPILOG, short_help="Which of many processes share which objects."
+    cls=ScanCommand,
+    kcmp_needed=any_kcmp_type,
+    epilog=EPILOG,
+    short_help="Which of many processes share which objects.",
 )
 @selection_options(threads=True)
 @type_option()
@@ -76,7 +80,7 @@ def matrix(
         raise click.UsageError("-o chooses the columns of the groups view, not of --grid")
     from .. import procs
     from ..errors import explain
-    from ..kcmp import null_reference, probe
+    from ..kcmp import null_reference
     from ..matrix import Meter, ScanError, build, default_workers, estimate
 
     resources = flatten(types) or list(TASK_TYPES)
@@ -84,7 +88,6 @@ def matrix(
     # Namespace types are read from /proc: kcmp is needed only for kcmp's types.
     reference = None
     if any(isinstance(r, Resource) for r in resources):
-        probe()
         reference = null_reference()
     frozen = freezer(freeze)
     selection = procs.select_tasks(

@@ -12,8 +12,9 @@ from ..resources import TASK_TYPES, AnyResource, Namespace, Resource
 from ..status import ExitStatus, Report
 from . import complete
 from .options import (
-    ListingCommand,
     Output,
+    ScanCommand,
+    any_kcmp_type,
     flatten,
     freeze_option,
     freezer,
@@ -34,7 +35,12 @@ Examples:
 """
 
 
-@click.command(cls=ListingCommand, epilog=EPILOG, short_help="Compare two processes, or two fds.")
+@click.command(
+    cls=ScanCommand,
+    kcmp_needed=any_kcmp_type,
+    epilog=EPILOG,
+    short_help="Compare two processes, or two fds.",
+)
 @click.argument(
     "operands",
     nargs=-1,

@@ -11,8 +11,9 @@ from ..render import tree as view
 from ..resources import TYPE_GROUPS, AnyResource, Resource
 from ..status import ExitStatus, Report
 from .options import (
-    ListingCommand,
     Output,
+    ScanCommand,
+    any_kcmp_type,
     flatten,
     freeze_option,
     freezer,
@@ -33,7 +34,8 @@ Examples:
 
 
 @click.command(
-    cls=ListingCommand,
+    cls=ScanCommand,
+    kcmp_needed=any_kcmp_type,
     epilog=EPILOG,
     short_help="The process tree: what each process shares with its parent.",
 )
@@ -87,7 +89,7 @@ def tree(
         raise click.UsageError("-o chooses the fields of -r")
     from .. import procs
     from ..errors import explain
-    from ..kcmp import null_reference, probe
+    from ..kcmp import null_reference
     from ..matrix import Meter, ScanError, build, default_workers, estimate
     from ..render.matrix import ScanProgress
     from ..tree import Grouping, Task
@@ -98,7 +100,6 @@ def tree(
     # Namespace types are read from /proc: kcmp is needed only for kcmp's types.
     reference = None
     if any(isinstance(r, Resource) for r in resources):
-        probe()
         reference = null_reference()
     shown = procs.select_tasks(
         pids=named or None,

@@ -11,7 +11,7 @@ from click.parser import _normalize_opt, _OptionParser, _ParsingState
 
 from ..render.columns import Column, ColumnError, choose, parse_spec
 from ..render.terminal import Terminal
-from ..resources import TYPE_GROUPS, AnyResource
+from ..resources import TYPE_GROUPS, AnyResource, Resource
 from ..status import ExitStatus
 from . import complete
 from .params import PidListType, PidType, RegexType, TypeListType, UserType
@@ -97,6 +97,49 @@ def _columns_first(ctx: click.Context, param: click.Parameter, value: bool) -> b
     if value:
         ctx.resilient_parsing = True
     return value
+
+
+class ScanCommand(ListingCommand):
+    """A command that reads /proc and calls kcmp: both are checked once, before it runs.
+
+    Not while completing or answering -H (nothing is read then).  *kcmp_needed*,
+    given the parsed parameters, says whether this run calls kcmp at all (namespace
+    types are read from /proc alone); by default it does.
+    """
+
+    def __init__(
+        self,
+        *args: Any,
+        kcmp_needed: Callable[[dict[str, Any]], bool] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.kcmp_needed = kcmp_needed
+
+    def invoke(self, ctx: click.Context) -> Any:
+        if not ctx.resilient_parsing:
+            preflight(kcmp=self.kcmp_needed is None or self.kcmp_needed(ctx.params))
+        return super().invoke(ctx)
+
+
+def preflight(*, kcmp: bool = True) -> None:
+    """Refuse to run where the answers could not be true: a /proc of another PID
+    namespace, or (if *kcmp*) a kcmp that is missing, blocked or faked."""
+    from .. import procs
+
+    why = procs.foreign_proc()
+    if why is not None:
+        raise click.ClickException(why)
+    if kcmp:
+        from ..kcmp import probe
+
+        probe()
+
+
+def any_kcmp_type(params: dict[str, Any]) -> bool:
+    """Whether ``-t`` asks for a kcmp type (none given: the six task types)."""
+    types = flatten(params.get("types") or ())
+    return not types or any(isinstance(r, Resource) for r in types)
 
 
 def list_columns(out: Terminal, available: Sequence[Column], defaults: Sequence[str]) -> None:
