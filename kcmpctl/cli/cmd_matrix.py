@@ -118,6 +118,8 @@ def matrix(
                 workers=workers,
                 meter=meter,
                 skip=refused,
+                # Stopped processes cannot change: no second proof needed.
+                recheck=not freeze,
             )
         finally:
             if bar is not None:

@@ -111,7 +111,7 @@ def pair(
             s1, s2 = side(pid1), side(pid2)
             for resource in selected:
                 result, error = _attempt(
-                    report, lambda r=resource: _compare(s1, s2, r), out, seen_errors
+                    report, lambda r=resource: _compare(s1, s2, r, freeze), out, seen_errors
                 )
                 records.append(view.record(pid1, pid2, resource, result, error=error))
             defaults = view.TASK_DEFAULTS
@@ -128,14 +128,15 @@ def pair(
     return report.status
 
 
-def _compare(s1: Side, s2: Side, resource: AnyResource) -> Comparison:
+def _compare(s1: Side, s2: Side, resource: AnyResource, frozen: bool) -> Comparison:
     if isinstance(resource, Namespace):
         from ..namespaces import compare as compare_namespace
 
         return compare_namespace(s1, s2, resource)
     from ..kcmp import compare
 
-    return compare(s1, s2, resource)
+    # Stopped processes cannot change: no second proof needed.
+    return compare(s1, s2, resource, recheck=not frozen)
 
 
 def _name(pid: int) -> str:

@@ -139,6 +139,7 @@ def tree(
                 workers=workers,
                 meter=meter,
                 skip=refused,
+                recheck=not freeze,
             )
         finally:
             if bar is not None:
