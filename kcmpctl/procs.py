@@ -288,6 +288,47 @@ def ns_identity(tid: int, name: str) -> tuple[int, int]:
     return st.st_dev, st.st_ino
 
 
+class Details(NamedTuple):
+    """What a reader wants to know of a reported process, from psutil."""
+
+    #: the full command line, ``None`` where unreadable (a kernel thread has none: ())
+    args: tuple[str, ...] | None
+    ppid: int | None
+    #: start time, seconds since the epoch
+    started: float | None
+    user: str | None
+
+
+def details(tasks: Sequence[Task]) -> dict[int, Details]:
+    """:class:`Details` of each of *tasks* (by pid), read with psutil.
+
+    Costly (~50 µs a process on an idle machine, 190 µs under load, against 14 µs for a
+    bare read of /proc/PID/cmdline): only for the rows a command shows, and only when a
+    column asks.  Checked after the reads against each task's pidfd: a process that
+    exited meanwhile (its PID maybe reused) gets none.
+    """
+    import psutil
+
+    found: dict[int, Details] = {}
+    for task in {t.pid: t for t in tasks}.values():
+        try:
+            info = psutil.Process(task.pid).as_dict(
+                ["cmdline", "ppid", "create_time", "username"], ad_value=None
+            )
+        except psutil.Error:
+            continue
+        cmdline = info["cmdline"]
+        found[task.pid] = Details(
+            tuple(cmdline) if cmdline is not None else None,
+            info["ppid"],
+            info["create_time"],
+            info["username"],
+        )
+    for tid in gone_tasks(tasks):
+        found.pop(next(t.pid for t in tasks if t.id == tid), None)
+    return found
+
+
 def effective_uid(tid: int) -> int:
     """The effective uid of task *tid*, from ``/proc/TID/status``.
 

@@ -557,6 +557,7 @@ def test_list_columns(kcmpctl: Run) -> None:
         "TABLES",
         "COMMANDS",
         *("UID", "MNTNS", "NETNS", "PIDNS", "UTSNS", "IPCNS", "CGROUPNS", "TIMENS", "USERNS"),
+        *("ARGS", "PPID", "STARTED"),
     ]
 
     status, out, _ = kcmpctl("fds", "-H", "-J")

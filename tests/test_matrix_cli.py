@@ -396,6 +396,9 @@ def test_columns_and_quiet(kcmpctl: Run, family: Callable[..., Family]) -> None:
         "commands",
         "users",
         "kind",
+        "args",
+        "ppid",
+        "started",
     ]
 
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from ..render import details as detail_view
 from ..render import fds as view
 from ..resources import ACROSS_KEYS
 from ..status import ExitStatus, Report
@@ -100,6 +101,7 @@ def fds(
     wanted = {c.key for c in columns}
     keys = [k for k in ACROSS_KEYS if k in across or view.across_column(k) in wanted]
     values = None
+    details = None
     selection = procs.select_tasks(named or None, list(users) or None, command, tree)
     frozen = freezer(freeze)
     try:
@@ -118,6 +120,9 @@ def fds(
             values = found.values
             if across:
                 result = boundary.across(result, across, found)
+        if detail_view.wanted(columns):
+            holders = {h.pid for d in result.descriptions for h in d.holders}
+            details = procs.details([t for t in selection.tasks if t.pid in holders])
     finally:
         frozen.thaw()
         selection.close()
@@ -138,7 +143,7 @@ def fds(
     # Nothing selected: as in matrix, no output and status 1 (grep finding nothing).
     empty = not selection.tasks and not selection.missing
     report.differ(empty)
-    records = [view.record(d, values, keys) for d in result.descriptions]
+    records = [view.record(d, values, keys, details) for d in result.descriptions]
     if dot:
         from ..render.dot import fds_graph
 

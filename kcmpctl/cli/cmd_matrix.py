@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 import click
 
+from ..render import details as detail_view
 from ..render import matrix as view
 from ..render.terminal import terminal_width
 from ..resources import TASK_TYPES, AnyResource, Resource
@@ -126,6 +127,13 @@ def matrix(
                 bar.close()
             if meter is not None:
                 meter.close()
+        details = None
+        if detail_view.wanted(out.columns(view.COLUMNS, view.DEFAULTS)):
+            # psutil for the rows shown only, while the pidfds prove whose they are.
+            shown = (
+                {row.pid for row in result.rows} if out.mode == "json" else view.shown_pids(result)
+            )
+            details = procs.details([t for t in selection.tasks if t.pid in shown])
     except ScanError as err:
         raise click.ClickException(str(err)) from err
     finally:
@@ -150,7 +158,7 @@ def matrix(
 
         out.write(matrix_graph(result, ppid))
     elif out.mode == "json":
-        out.json(view.document(result))
+        out.json(view.document(result, details))
     elif out.mode != "quiet" and not empty:
         automatic = out.mode == "human" and not groups and not out.columns_spec
         width, room = view.grid_width(result), terminal_width()
@@ -163,5 +171,7 @@ def matrix(
                 if automatic
                 else None
             )
-            view.print_groups(out, result, out.columns(view.COLUMNS, view.DEFAULTS), heading)
+            view.print_groups(
+                out, result, out.columns(view.COLUMNS, view.DEFAULTS), heading, details
+            )
     return report.status

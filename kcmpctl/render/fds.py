@@ -5,12 +5,14 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
+from . import details as detail
 from .columns import Column
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
     from ..fds import Description
+    from ..procs import Details
 
 
 def across_column(key: str) -> str:
@@ -78,6 +80,7 @@ COLUMNS: tuple[Column, ...] = (
     ),
     Column("COMMANDS", "names (comm) of the holding processes", "array"),
     *ACROSS_COLUMNS,
+    *detail.columns("the holders'", "as HOLDERS lists them; loaded only when asked for"),
 )
 DEFAULTS = ("TYPE", "INO", "POS", "FLAGS", "COUNT", "TARGET", "HOLDERS")
 
@@ -86,11 +89,13 @@ def record(
     desc: Description,
     values: Mapping[int, Mapping[str, int | None]] | None = None,
     keys: Sequence[str] = (),
+    details: Mapping[int, Details] | None = None,
 ) -> dict[str, Any]:
     """One element of ``{"descriptions": [...]}``; the key set is the JSON API.
 
     With *keys* (``--across``), each holder gains each key's value (see
-    :func:`across_column`), from *values* by pid.
+    :func:`across_column`), from *values* by pid; with *details* (when ``-o`` asks for
+    ARGS, PPID or STARTED), ``args``, ``ppid`` and ``started``.
     """
     holders: list[dict[str, Any]] = []
     for h in desc.holders:
@@ -98,6 +103,8 @@ def record(
         mine = values.get(h.pid, {}) if values is not None else {}
         for key in keys:
             holder[across_column(key)] = mine.get(key)
+        if details is not None:
+            holder.update(detail.values(details.get(h.pid)))
         holders.append(holder)
     return {
         "target": desc.target,
@@ -180,10 +187,10 @@ def table_row(rec: dict[str, Any]) -> dict[str, Any]:
     ]
     tables = ["+".join(map(str, pids)) for pids in rec["tables"]]
     per_pid: dict[int, dict[str, Any]] = {h["pid"]: h for h in rec["holders"]}
-    keys = [c.key for c in ACROSS_COLUMNS]
+    keys = [c.key for c in ACROSS_COLUMNS] + list(detail.KEYS)
     across = {
         key: [
-            "+".join(_value(per_pid[pid].get(key)) for pid in pids)
+            "+".join(_value(per_pid[pid].get(key), key) for pid in pids)
             for pids in rec["tables"]
             for _ in fds_of[pids[0]]
         ]
@@ -194,5 +201,7 @@ def table_row(rec: dict[str, Any]) -> dict[str, Any]:
     return {**rec, **across, "holders": holders, "tables": tables, "flags": flags}
 
 
-def _value(value: int | None) -> str:
+def _value(value: Any, key: str) -> str:
+    if key == "args" and value is not None:
+        return detail.args_cell(value) or "-"
     return "-" if value is None else str(value)

@@ -11,6 +11,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from . import details as detail
 from .columns import Cell, Column
 from .text import escape_human
 
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
 
     from ..matrix import Matrix, Row, TypeResult
+    from ..procs import Details
     from .terminal import Terminal
 
 COLUMNS: tuple[Column, ...] = (
@@ -32,6 +34,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("COMMANDS", "their names (comm), in the order of PIDS", "array"),
     Column("USERS", "their owners, in the order of PIDS", "array"),
     Column("KIND", "kcmp, or namespace (grouped by the namespace's identity)"),
+    *detail.columns("their", "in the order of PIDS; loaded only when asked for"),
 )
 DEFAULTS = ("TYPE", "SIZE", "PIDS", "COMMANDS")
 
@@ -58,8 +61,12 @@ NAMED_SKIPS = 10
 # -------------------------------------------------------------------------- JSON
 
 
-def document(matrix: Matrix) -> dict[str, Any]:
-    """The ``-J`` document: keys may be added, never renamed."""
+def document(matrix: Matrix, details: Mapping[int, Details] | None = None) -> dict[str, Any]:
+    """The ``-J`` document: keys may be added, never renamed.
+
+    With *details* (when ``-o`` asks for ARGS, PPID or STARTED), each process gains
+    ``args``, ``ppid`` and ``started``.
+    """
     rows = matrix.by_id()
 
     def skip(id_: int, reason: str) -> dict[str, Any]:
@@ -76,6 +83,7 @@ def document(matrix: Matrix) -> dict[str, Any]:
                 "user": row.user,
                 "uid": row.uid,
                 "kthread": row.kthread,
+                **({} if details is None else detail.values(details.get(row.pid))),
             }
             for row in matrix.rows
         ],
@@ -106,8 +114,11 @@ def _namespaces(result: TypeResult) -> list[dict[str, Any]]:
 # ------------------------------------------------------------------- groups view
 
 
-def group_records(matrix: Matrix) -> list[dict[str, Cell]]:
-    """One record per group (two processes or more), per type, largest first."""
+def group_records(
+    matrix: Matrix, details: Mapping[int, Details] | None = None
+) -> list[dict[str, Cell]]:
+    """One record per group (two processes or more), per type, largest first; with
+    *details*, the ARGS, PPID and STARTED cells too."""
     rows = matrix.by_id()
     records: list[dict[str, Cell]] = []
     for result in matrix.results:
@@ -123,9 +134,25 @@ def group_records(matrix: Matrix) -> list[dict[str, Cell]]:
                     "pids": list(group),
                     "commands": [rows[i].comm for i in group],
                     "users": [rows[i].user for i in group],
+                    **(_detail_cells([rows[i].pid for i in group], details) if details else {}),
                 }
             )
     return records
+
+
+def _detail_cells(pids: Sequence[int], details: Mapping[int, Details]) -> dict[str, Cell]:
+    found = [detail.values(details.get(pid)) for pid in pids]
+    return {
+        "args": [detail.args_cell(v["args"]) for v in found],
+        "ppid": [v["ppid"] for v in found],
+        "started": [v["started"] for v in found],
+    }
+
+
+def shown_pids(matrix: Matrix) -> set[int]:
+    """The processes the groups view shows: those in a group of any type."""
+    rows = matrix.by_id()
+    return {rows[i].pid for result in matrix.results for group in result.groups for i in group}
 
 
 def counts(result: TypeResult) -> dict[str, Cell]:
@@ -196,11 +223,15 @@ def fold_names(names: Sequence[str]) -> list[str]:
 
 
 def print_groups(
-    out: Terminal, matrix: Matrix, columns: Sequence[Column], heading: str | None = None
+    out: Terminal,
+    matrix: Matrix,
+    columns: Sequence[Column],
+    heading: str | None = None,
+    details: Mapping[int, Details] | None = None,
 ) -> None:
     """The groups, largest first; for people, after *heading* (why not the grid) and
     with repeated command names folded."""
-    records = group_records(matrix)
+    records = group_records(matrix, details)
     if out.mode != "human" or not out.headings:
         # -n: the group rows alone, one per line; a closing table without its header
         # would read as more groups.
