@@ -40,7 +40,7 @@ Examples:
     short_help="The process tree: what each process shares with its parent.",
 )
 @click.argument("root", required=False, type=PidType(), metavar="[PID]")
-@type_option()
+@type_option(default="all")
 @click.option("--threads", is_flag=True, help="Show threads under their process.")
 @pids_option("Show only these PIDs (commas or spaces, repeatable).")
 @click.option(

@@ -257,8 +257,22 @@ def output_options(
     return decorate
 
 
-def type_option(allowed: tuple[AnyResource, ...] = TYPE_GROUPS["all"]) -> Callable[[F], F]:
+_GROUP_HELP = {
+    "task": "task (the six kcmp task types)",
+    "ns": "ns (the eight namespaces)",
+    "all": "all (both)",
+}
+
+
+def type_option(
+    allowed: tuple[AnyResource, ...] = TYPE_GROUPS["all"], default: str = "task"
+) -> Callable[[F], F]:
+    """-t/--type; *default* names the group a command compares without it."""
     names = ",".join(r.cli_name for r in allowed)
+    groups = ", ".join(
+        text.replace(" (", " (the default: ", 1) if key == default else text
+        for key, text in _GROUP_HELP.items()
+    )
     return click.option(
         "-t",
         "--type",
@@ -266,8 +280,7 @@ def type_option(allowed: tuple[AnyResource, ...] = TYPE_GROUPS["all"]) -> Callab
         multiple=True,
         type=TypeListType(allowed),
         metavar="TYPE",
-        help="Compare only these types (repeatable, or comma-separated): task (the"
-        f" default: the six kcmp task types), ns (the eight namespaces), all, or {names}.",
+        help=f"Compare only these types (repeatable, or comma-separated): {groups}, or {names}.",
     )
 
 
