@@ -37,18 +37,15 @@ if TYPE_CHECKING:
     )
     from .namespaces import compare_namespace
     from .resources import (
-        NAMESPACE_INFO,
         NS_TYPES,
         TASK_TYPES,
         TYPE_GROUPS,
-        TYPE_INFO,
         AnyResource,
         Namespace,
-        NamespaceInfo,
         Order,
         Resource,
-        TypeInfo,
     )
+    from .typeinfo import NAMESPACE_INFO, TYPE_INFO, NamespaceInfo, TypeInfo
 
 __version__ = "0.1.0"
 
@@ -95,30 +92,27 @@ _ERRORS = (
     "InvalidArgument",
     "KcmpError",
     "KcmpUnavailable",
-    "Namespace",
-    "NamespaceInfo",
     "NoSuchProcess",
     "NoSuchRegistration",
     "NotSupported",
 )
 _RESOURCES = (
-    "NAMESPACE_INFO",
     "NS_TYPES",
     "TASK_TYPES",
     "TYPE_GROUPS",
-    "TYPE_INFO",
     "AnyResource",
     "Namespace",
-    "NamespaceInfo",
     "Order",
     "Resource",
-    "TypeInfo",
 )
+_TYPEINFO = ("NAMESPACE_INFO", "TYPE_INFO", "NamespaceInfo", "TypeInfo")
 _HOME = {
     name: "errors"
     if name in _ERRORS
     else "resources"
     if name in _RESOURCES
+    else "typeinfo"
+    if name in _TYPEINFO
     else "namespaces"
     if name == "compare_namespace"
     else "kcmp"

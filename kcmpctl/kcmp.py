@@ -26,16 +26,14 @@ from .errors import (
     KcmpUnavailable,
     from_errno,
 )
-from .resources import TASK_TYPES, TYPE_INFO, AnyResource, Order, Resource, TypeInfo
+from .resources import TASK_TYPES, AnyResource, Order, Resource
 
 __all__ = [
     "TASK_TYPES",
-    "TYPE_INFO",
     "Comparison",
     "NullReference",
     "Order",
     "Resource",
-    "TypeInfo",
     "compare",
     "compare_files",
     "epoll_order",

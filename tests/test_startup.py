@@ -75,3 +75,14 @@ def test_pair_quiet_and_json_load_neither_rich_nor_psutil(mode: str) -> None:
     # ctypes to call kcmp; no difflib for the short option, no dataclass on the way,
     # no locale (click's help and version options would ask gettext for their texts).
     assert modules == {"ctypes"}
+
+
+def test_every_library_name_resolves_and_type_names_load_no_ctypes() -> None:
+    code = (
+        "import sys, kcmpctl\n"
+        "kcmpctl.Resource, kcmpctl.Namespace, kcmpctl.TYPE_INFO\n"
+        "assert 'ctypes' not in sys.modules\n"
+        "for name in kcmpctl.__all__: getattr(kcmpctl, name)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert (proc.returncode, proc.stderr) == (0, "")

@@ -7,8 +7,8 @@ from typing import Any
 import click
 
 from ..render.columns import Column
-from ..resources import NAMESPACE_INFO, TYPE_INFO
 from ..status import ExitStatus
+from ..typeinfo import NAMESPACE_INFO, TYPE_INFO
 from .options import ListingCommand, Output, output_options
 
 COLUMNS = (

@@ -51,7 +51,7 @@ def matrix_graph(matrix: Matrix, ppid: Mapping[int, int]) -> str:
     *ppid* maps each selected process's PID to its parent's.  With ``--threads`` a
     thread's edge comes from its process.
     """
-    from ..resources import object_of
+    from ..typeinfo import object_of
 
     rows = matrix.by_id()
     parent = {row.id: _tree_parent(row, rows, ppid) for row in matrix.rows}

@@ -306,7 +306,7 @@ def print_grid(out: Terminal, matrix: Matrix) -> None:
                 )
         out.table(GRID_COLUMNS, records)
         return
-    from ..resources import object_of
+    from ..typeinfo import object_of
 
     index_w, pid_w, comm_w = _prefix_widths(matrix)
     n = len(matrix.rows)
