@@ -752,11 +752,7 @@ def select_tasks(
             if pidfd is not None:
                 os.close(pidfd)
             if named is not None:
-                why = (
-                    "no such process"
-                    if found is None
-                    else f"is a thread of process {found[0].pid}"
-                )
+                why = absent(pid) if found is None else f"is a thread of process {found[0].pid}"
                 missing.append((pid, why))
             continue
         st, uid = found
@@ -768,7 +764,7 @@ def select_tasks(
             parents.update(_all_parents(exclude=parents))
         keep = _descendants(tree, parents)
         if read_stat(tree) is None:
-            missing.append((tree, "no such process"))
+            missing.append((tree, absent(tree)))
     else:
         keep = None
 
@@ -791,6 +787,21 @@ def select_tasks(
     if not early:
         tasks = _bind(tasks, tick, budget, missing, set(named) if named is not None else None)
     return Selection(tasks=tasks, missing=missing)
+
+
+def absent(pid: int) -> str:
+    """Why /proc has no entry for *pid*: it does not exist, or /proc hides it
+    (``hidepid=2`` hides the processes the caller may not ptrace-read, which kcmp
+    refuses with EPERM: one answer, "permission denied", whoever looks)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return "no such process"
+    except PermissionError:
+        pass
+    from .errors import DENIED
+
+    return DENIED
 
 
 def _bind(

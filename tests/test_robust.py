@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import resource
+import shutil
 import signal
 import subprocess
 import sys
@@ -17,7 +19,9 @@ from collections.abc import Callable
 
 import pytest
 
-from .conftest import Family
+from kcmpctl import procs
+
+from .conftest import Family, denied_pid
 
 Spawn = Callable[..., Family]
 Run = Callable[..., tuple[int, str, str]]
@@ -222,3 +226,74 @@ def test_escapes_are_unambiguous(family: Spawn, kcmpctl: Run) -> None:
     assert human(real).endswith("(\\x1b[31m)")
     assert comm(undecodable) == "\\xff"
     assert comm(spelled) == "\\x5cxff"
+
+
+# ------------------------------------------------------- processes not searched
+
+
+def test_every_command_says_what_it_could_not_search(family: Spawn, kcmpctl: Run) -> None:
+    denied = denied_pid()
+    fam = family("epoll:ep", "pipe:a", "eadd:3:4")
+    name = procs.comm(denied)
+    assert name is not None
+    only_it = "^" + re.escape(name) + "$"
+    commands = {
+        "epoll": ["epoll", str(fam.pid), "3", "--all"],
+        "fds": ["fds", "-c", only_it],
+        "matrix": ["matrix", "-c", only_it, "-t", "files", "-r"],
+        "matrix -n": ["matrix", "-c", only_it, "-t", "files", "--groups", "-n"],
+    }
+    for what, args in commands.items():
+        status, _, err = kcmpctl(*args)
+        assert status != 2, what  # found by a selector, not named: no trouble
+        lines = err.splitlines()
+        assert len(lines) == 1, (what, err)
+        assert lines[0].startswith("kcmpctl: skipped "), (what, err)
+        assert "permission denied" in lines[0], (what, err)
+        assert kcmpctl(*args, "-q")[2] == "", what
+
+
+def test_a_pid_hidden_by_hidepid_gets_one_answer() -> None:
+    """hidepid=2 hides from /proc the processes kcmp refuses: every command says
+    "permission denied", not "no such process" where it reads /proc."""
+    if os.geteuid() != 0 or not (shutil.which("unshare") and shutil.which("setpriv")):
+        pytest.skip("needs root, unshare(1) and setpriv(1): a private /proc with hidepid=2")
+    # nobody, with the right to read this interpreter (it may live under /root).
+    drop = [
+        "setpriv",
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        "--inh-caps=+dac_read_search",
+        "--ambient-caps=+dac_read_search",
+    ]
+    mount = 'mount -t proc -o hidepid=2 proc /proc && exec "$@"'
+    private = ["unshare", "-m", "--propagation", "private", "sh", "-c", mount, "sh"]
+    hidden = subprocess.Popen(["sleep", "30"])
+    try:
+        answers = []
+        for args in (
+            ["pair", str(hidden.pid), str(hidden.pid), "-t", "vm"],
+            ["matrix", "-p", str(hidden.pid), "-t", "vm"],
+            ["fds", "-p", str(hidden.pid)],
+            ["fds", "--tree", str(hidden.pid)],
+        ):
+            proc = subprocess.run(
+                [*private, *drop, sys.executable, "-m", "kcmpctl", *args],
+                capture_output=True,
+                text=True,
+                cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                timeout=60,
+                check=False,
+            )
+            if "mount" in proc.stderr or "setpriv" in proc.stderr or "unshare" in proc.stderr:
+                pytest.skip(f"no private /proc here: {proc.stderr.strip()}")
+            answers.append((proc.returncode, proc.stdout, proc.stderr))
+    finally:
+        hidden.kill()
+        hidden.wait()
+    denied = (
+        f"kcmpctl: process {hidden.pid}: permission denied (run as the owner of the process,"
+        " or as root / with CAP_SYS_PTRACE)\n"
+    )
+    assert answers == [(2, "", denied)] * 4

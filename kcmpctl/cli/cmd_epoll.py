@@ -145,13 +145,17 @@ def epoll_command(
         listing = dataclasses.replace(
             listing, skipped=tuple(sorted((*listing.skipped, *unfrozen), key=lambda s: s.pid))
         )
+    unsearched = []
     for skipped in listing.skipped:
-        # Asked for by name, so a gap in the answer; found by --all or by kinship, not.
-        # An fd that changed during the scan is said in any case.
+        # Asked for by name, so a gap in the answer; found by --all or by kinship, not
+        # (counted on one line). An fd that changed during the scan is said in any case.
         if named or skipped.fd is not None:
             out.warn(str(skipped.error))
+        else:
+            unsearched.append((skipped.pid, procs.comm(skipped.pid), skipped.error.reason))
         if named:
             report.fail()
+    out.unsearched(unsearched)
     for target in listing.targets:
         report.differ(target.status is not Status.OK)
 

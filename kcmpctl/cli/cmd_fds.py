@@ -132,10 +132,12 @@ def fds(
             result, skipped=tuple(sorted((*result.skipped, *unfrozen), key=lambda s: s.pid))
         )
 
+    from ..errors import explain
+
     report = Report()
     for pid, why in selection.missing:
         report.fail()
-        out.warn(f"process {pid}: {why}")
+        out.warn(f"process {pid}: {explain(why)}")
     _report_skipped(result, set(named), report, out)
     if across:
         report.differ(bool(result.descriptions))
@@ -184,12 +186,4 @@ def _report_skipped(result: Scan, named: set[int], report: Report, out: Output) 
             out.warn(f"skipped {where} ({item.command}): {item.reason}")
         elif item.reason != EXITED:
             unread.append(item)
-    if not unread or out.mode in ("json", "quiet"):
-        return
-    if len(unread) == 1:
-        (item,) = unread
-        out.warn(f"skipped process {item.pid} ({item.command}): {explain(item.reason)}")
-        return
-    reasons = sorted({item.reason for item in unread})
-    why = explain(reasons[0]) if len(reasons) == 1 else "; ".join(map(explain, reasons))
-    out.warn(f"skipped {len(unread)} processes: {why}; -J lists them")
+    out.unsearched([(item.pid, item.command, item.reason) for item in unread])

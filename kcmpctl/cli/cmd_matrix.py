@@ -143,11 +143,21 @@ def matrix(
 
     report = Report()
     for skip in result.missing:
-        out.warn(f"process {skip.id}: {skip.reason}")
+        out.warn(f"process {skip.id}: {explain(skip.reason)}")
         report.fail()
     for pid, reason in result.uncompared(named).items():
         out.warn(f"process {pid}: {explain(reason)}")
         report.fail()
+    if out.mode == "raw" or not out.headings:
+        # The human views name them ("not compared", "?"); raw and -n rows cannot.
+        by_id, wanted = result.by_id(), set(named)
+        out.unsearched(
+            [
+                (by_id[i].pid, by_id[i].comm, why)
+                for i, why in result.skipped().items()
+                if by_id[i].pid not in wanted
+            ]
+        )
     # Nothing selected: nothing to show and nothing that holds, as grep(1) finding
     # nothing (status 1, no output); -J still prints its document, arrays empty.
     empty = not result.rows and not result.missing
@@ -159,7 +169,7 @@ def matrix(
         out.write(matrix_graph(result, ppid))
     elif out.mode == "json":
         out.json(view.document(result, details))
-    elif out.mode != "quiet" and not empty:
+    elif out.mode != "quiet" and result.rows:  # none: an empty grid would say nothing
         automatic = out.mode == "human" and not groups and not out.columns_spec
         width, room = view.grid_width(result), terminal_width()
         if grid or (automatic and width <= room):

@@ -32,6 +32,22 @@ class Output(Terminal):
     def columns(self, available: Sequence[Column], defaults: Sequence[str]) -> list[Column]:
         return choose(available, defaults, self.columns_spec)
 
+    def unsearched(self, items: Sequence[tuple[int, str | None, str]]) -> None:
+        """Processes a selector found and could not read, ``(pid, comm, reason)``: one
+        line on stderr, as every command says it (-J lists them, -q says nothing)."""
+        if not items or self.mode in ("json", "quiet"):
+            return
+        from ..errors import explain
+
+        if len(items) == 1:
+            ((pid, comm, reason),) = items
+            name = f" ({comm})" if comm is not None else ""
+            self.warn(f"skipped process {pid}{name}: {explain(reason)}")
+            return
+        reasons = sorted({reason for _, _, reason in items})
+        why = "; ".join(map(explain, reasons))
+        self.warn(f"skipped {len(items)} processes: {why}; -J lists them")
+
 
 class _Parser(_OptionParser):
     """click's parser, minus a detour on every short option.
