@@ -232,6 +232,8 @@ def _shared(
 #: Buckets from this size compare the other tables' fds with the largest table's fds of
 #: the same number first.
 MATCH_FROM = 64
+#: Tries after which matching by number stops if most of them missed.
+_TRIES = 32
 
 
 def _group(items: list[FdRef], cmp: Callable[[FdRef, FdRef], int]) -> Settled[FdRef]:
@@ -255,11 +257,15 @@ def _group(items: list[FdRef], cmp: Callable[[FdRef, FdRef], int]) -> Settled[Fd
     failed: dict[FdRef, str] = {}
     matched: list[tuple[FdRef, FdRef]] = []
     rest: list[FdRef] = []
+    tried = 0
     for item in items:
         tid, fd = item
-        if tid == big or fd not in numbers:
+        # Matching pays only where numbers were inherited: where most tries miss (each
+        # fork child opened the file itself), the rest goes straight to the sort.
+        if tid == big or fd not in numbers or (tried >= _TRIES and 2 * len(matched) < tried):
             rest.append(item)
             continue
+        tried += 1
         try:
             if cmp(item, (big, fd)) == 0:
                 matched.append((item, (big, fd)))
