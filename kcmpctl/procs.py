@@ -329,6 +329,22 @@ def details(tasks: Sequence[Task]) -> dict[int, Details]:
     return found
 
 
+def thread_group(tid: int) -> int | None:
+    """The process (thread-group ID) task *tid* belongs to: *tid* itself for a
+    process, its process for a thread; ``None`` if it is gone.
+
+    /proc/TID/stat names the TID, not its process: only status tells.
+    """
+    try:
+        with open(f"{PROC}/{tid}/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"Tgid:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        return None
+    return None
+
+
 def effective_uid(tid: int) -> int:
     """The effective uid of task *tid*, from ``/proc/TID/status``.
 
@@ -615,6 +631,12 @@ class Selection(NamedTuple):
     tasks: list[Task]
     #: explicitly named PIDs that could not be selected, with the reason
     missing: list[tuple[int, str]]
+    #: thread IDs named as processes, each with the process it was taken for
+    aliases: dict[int, int] = {}  # noqa: RUF012 - never mutated
+
+    def process(self, pid: int) -> int:
+        """The process a named ID was taken for: itself, or a thread's process."""
+        return self.aliases.get(pid, pid)
 
     def close(self) -> None:
         for task in self.tasks:
@@ -743,6 +765,16 @@ def select_tasks(
     early = not threads and not filtering and len(candidates) <= budget
     tick = clock_tick()
 
+    if named is not None:
+        # A thread ID names a /proc entry of its own: it stands for its process,
+        # listed once however many of its IDs are given.
+        aliases = {p: g for p in named if (g := thread_group(p)) is not None and g != p}
+        candidates = list(dict.fromkeys(aliases.get(p, p) for p in named))
+    else:
+        aliases = {}
+    if tree is not None:
+        tree = thread_group(tree) or tree
+
     stats: dict[int, tuple[Stat, int | None, int]] = {}
     for pid in candidates:
         pidfd = _open_pidfd(pid, pid) if early else None
@@ -756,6 +788,18 @@ def select_tasks(
                 missing.append((pid, why))
             continue
         st, uid = found
+        if uid == 0:
+            # /proc/PID belongs to the process's effective uid, except for a
+            # process that is not dumpable (setuid programs, PR_SET_DUMPABLE 0): its
+            # entries belong to root.  Only then is status read (it costs a read).
+            try:
+                uid = effective_uid(pid)
+            except OSError:
+                if pidfd is not None:
+                    os.close(pidfd)
+                if named is not None:
+                    missing.append((pid, "no such process"))
+                continue
         stats[pid] = (st, pidfd, uid)
 
     if tree is not None:
@@ -786,7 +830,7 @@ def select_tasks(
                 tasks.append(_make_task(pid, tid, tst, None, uid, thread=True))
     if not early:
         tasks = _bind(tasks, tick, budget, missing, set(named) if named is not None else None)
-    return Selection(tasks=tasks, missing=missing)
+    return Selection(tasks=tasks, missing=missing, aliases=aliases)
 
 
 def absent(pid: int) -> str:

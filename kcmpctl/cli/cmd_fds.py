@@ -138,7 +138,7 @@ def fds(
     for pid, why in selection.missing:
         report.fail()
         out.warn(f"process {pid}: {explain(why)}")
-    _report_skipped(result, set(named), report, out)
+    _report_skipped(result, set(map(selection.process, named)), report, out)
     if across:
         report.differ(bool(result.descriptions))
 

@@ -145,7 +145,7 @@ def matrix(
     for skip in result.missing:
         out.warn(f"process {skip.id}: {explain(skip.reason)}")
         report.fail()
-    for pid, reason in result.uncompared(named).items():
+    for pid, reason in result.uncompared(map(selection.process, named)).items():
         out.warn(f"process {pid}: {explain(reason)}")
         report.fail()
     if out.mode == "raw" or not out.headings:

@@ -409,4 +409,4 @@ def with_new_threads(selection: Selection, pids: Iterable[int]) -> Selection:
         if task.tid in have:
             task.close()
     new = [t for t in extra.tasks if t.tid not in have]
-    return procs.Selection(tasks=selection.tasks + new, missing=selection.missing)
+    return selection._replace(tasks=selection.tasks + new)

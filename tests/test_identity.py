@@ -1,0 +1,67 @@
+"""Who a process is: its effective uid (also when it is not dumpable), and a thread ID
+given as a process stands for its process, listed once."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+
+import pytest
+
+from kcmpctl import procs
+
+from .conftest import Family, wait_for_state
+
+Spawn = Callable[..., Family]
+Run = Callable[..., tuple[int, str, str]]
+
+NOBODY = 65534
+
+
+def matrix_json(kcmpctl: Run, *args: str) -> tuple[int, dict[str, object]]:
+    status, out, _ = kcmpctl("matrix", "-J", "-t", "vm", *args)
+    return status, json.loads(out)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="making a process of another uid needs root")
+def test_a_process_that_is_not_dumpable_is_shown_with_its_own_uid(
+    family: Spawn, kcmpctl: Run
+) -> None:
+    # Its /proc entries belong to root (the kernel's rule for non-dumpable processes):
+    # the owner of /proc/PID would name the wrong user.
+    fam = family("fork:c", f"setuid:{NOBODY}", "undump")
+    assert os.stat(f"/proc/{fam.pid}/stat").st_uid == 0
+    _, doc = matrix_json(kcmpctl, "-p", str(fam.pid))
+    (row,) = doc["processes"]  # type: ignore[misc]
+    assert row["uid"] == NOBODY
+    # -u selects by it too: the helper is found among nobody's processes, its child
+    # (still root's) is not.
+    _, doc = matrix_json(kcmpctl, "-u", str(NOBODY), "--tree", str(fam.pid))
+    assert [p["pid"] for p in doc["processes"]] == [fam.pid]  # type: ignore[attr-defined]
+
+
+def test_a_thread_id_stands_for_its_process(family: Spawn, kcmpctl: Run) -> None:
+    fam = family("thread:t", "fork:c")
+    p, t = fam.pid, fam["t"]
+    assert procs.thread_group(t) == p
+    _, doc = matrix_json(kcmpctl, "-p", f"{t},{p},{fam['c']}")
+    assert [row["pid"] for row in doc["processes"]] == [p, fam["c"]]  # type: ignore[attr-defined]
+    _, doc = matrix_json(kcmpctl, "-p", str(t))
+    assert [(row["pid"], row["tid"]) for row in doc["processes"]] == [(p, None)]  # type: ignore[attr-defined]
+    # --threads: every thread of the process once, however it was named.
+    _, doc = matrix_json(kcmpctl, "--threads", "-p", f"{p},{t}")
+    tids = [row["tid"] for row in doc["processes"]]  # type: ignore[attr-defined]
+    assert sorted(tids) == sorted(set(tids)) == sorted([p, t])
+    status, _, err = kcmpctl("fds", "-p", f"{t},{p}", "-J")
+    assert (status, err) == (0, "")
+
+
+def test_a_thread_id_of_a_process_whose_leader_exited(family: Spawn, kcmpctl: Run) -> None:
+    fam = family("thread:t", "leaderexit")
+    wait_for_state(fam.pid, "Z")
+    p, t = fam.pid, fam["t"]
+    _, doc = matrix_json(kcmpctl, "-p", f"{p},{t}")
+    assert [row["pid"] for row in doc["processes"]] == [p]  # type: ignore[attr-defined]
+    (vm,) = doc["resources"]  # type: ignore[misc]
+    assert vm["order"] == [p]
