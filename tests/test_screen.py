@@ -76,3 +76,15 @@ def test_absurd_columns_fall_back_to_a_sane_width(family: Spawn, columns: str) -
     lines = screen.splitlines()
     assert lines[1].split() == ["TYPE", "RELATION", "ORDER"]
     assert lines[2].split() == ["files", "shared", "="]
+
+
+def test_grid_titles_and_legend_fit_40_columns(family: Spawn) -> None:
+    fam = family("clone:c:FILES")
+    status, screen = run_on_a_terminal(
+        "matrix", "-p", f"{fam.pid},{fam['c']}", "-t", "files", "--color=never", columns="40"
+    )
+    assert status == 0
+    lines = screen.splitlines()
+    assert all(len(line) <= 40 for line in lines), lines
+    text = " ".join(screen.split())
+    assert "kcmp's order of the row's object against the column's" in text  # all of it

@@ -238,7 +238,7 @@ def print_groups(
         out.table(columns, records)
         return
     if heading:
-        out.line(escape_human(heading), "dim")
+        out.prose(escape_human(heading), "dim")
     for record in records:
         record["commands"] = fold_names(record["commands"])
     if records:
@@ -246,7 +246,7 @@ def print_groups(
         out.line("")
     out.table(SUMMARY_COLUMNS, [counts(r) for r in matrix.results])
     for line in skipped_lines(matrix):
-        out.line(escape_human(line), "warn")
+        out.prose(escape_human(line), "warn")
 
 
 # --------------------------------------------------------------------------- grid
@@ -316,7 +316,7 @@ def print_grid(out: Terminal, matrix: Matrix) -> None:
             out.line("")
         words = summary(result, "threads" if threads else "processes")
         title = f"{result.resource.cli_name}: {object_of(result.resource)}; {words}"
-        out.line(title, "bold")
+        out.prose(title, "bold")
         order = grid_order(rows, result)
         reasons = {s.id: s.reason for s in result.skipped}
         if out.stdout.isatty():
@@ -338,7 +338,7 @@ def print_grid(out: Terminal, matrix: Matrix) -> None:
             reason = f"  {escape_human(reasons[row.id])}" if row.id in reasons else ""
             out.line(f"{prefix} {painted}{reason}")
     out.line("")
-    out.line(LEGEND, "dim")
+    out.prose(LEGEND, "dim")
 
 
 def _rich_grid(

@@ -135,6 +135,20 @@ class Terminal:
         """One human line (already escaped where it holds untrusted text)."""
         self.write(self.paint(text, style) + "\n")
 
+    def prose(self, text: str, style: str | None = None) -> None:
+        """A title or legend (already escaped): on a terminal, wrapped at its width
+        between words, never inside one; elsewhere one line."""
+        if self.mode == "human" and self.stdout.isatty():
+            import textwrap
+
+            lines = textwrap.wrap(
+                text, terminal_width(), break_long_words=False, break_on_hyphens=False
+            )
+        else:
+            lines = [text]
+        for line in lines or [""]:
+            self.line(line, style)
+
     def warn(self, message: str) -> None:
         """One diagnostic line on stderr, escaped: ``kcmpctl: <message>``."""
         self.stderr.write(f"kcmpctl: {escape_human(message)}\n")
