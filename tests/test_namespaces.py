@@ -229,3 +229,61 @@ def test_pin_tells_a_reaped_process_from_a_zombie() -> None:
         child.wait()
     assert not pin.same()
     pin.close()
+
+
+def _lsns() -> dict[tuple[str, int], tuple[int, int]]:
+    """lsns -J: (type, inode) -> (nprocs, lowest pid)."""
+    proc = subprocess.run(
+        ["lsns", "-J", "-o", "NS,TYPE,NPROCS,PID"], capture_output=True, text=True, check=True
+    )
+    return {
+        (n["type"], int(n["ns"])): (int(n["nprocs"]), int(n["pid"]))
+        for n in json.loads(proc.stdout)["namespaces"]
+    }
+
+
+@pytest.mark.skipif(
+    not os.access("/usr/bin/lsns", os.X_OK) and not os.access("/bin/lsns", os.X_OK),
+    reason="no lsns (util-linux) to check against",
+)
+def test_whole_machine_groups_as_lsns_does(family: Spawn) -> None:
+    """For every namespace type, matrix -t ns over the whole machine groups exactly the
+    processes lsns lists under each namespace: its count and its lowest PID.
+
+    Processes start and exit meanwhile (other tests, lsns and kcmpctl themselves): a
+    namespace is checked exactly when lsns saw it alike before and after kcmpctl ran,
+    and when no process of ours in it was born or gone in between; the namespace of
+    this test's own process (where lsns and kcmpctl run) is checked by its lowest PID.
+    The helper makes namespaces of three processes that nothing else enters.
+    """
+    fam = start_or_skip(family, "unshare:NEWUSER|NEWNS|NEWNET|NEWUTS|NEWIPC", "fork:a", "fork:b")
+    before = _lsns()
+    proc = subprocess.run(
+        [sys.executable, "-m", "kcmpctl", "matrix", "-t", "ns", "-J"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    after = _lsns()
+    assert proc.returncode in (0, 1), proc.stderr
+    ours: dict[tuple[str, int], list[int]] = {}
+    for row in json.loads(proc.stdout)["resources"]:
+        for ns in row["namespaces"]:
+            ours[(row["type"], ns["ns"])] = ns["pids"]
+    me = os.getpid()
+    checked = 0
+    for key, seen in before.items():
+        if after.get(key) != seen:
+            continue  # changed while kcmpctl ran
+        assert key in ours, f"lsns lists {key} {seen}, kcmpctl does not"
+        nprocs, lowest = seen
+        pids = ours[key]
+        assert min(pids) == lowest, key
+        if inode(me, key[0]) != key[1]:
+            assert len(pids) == nprocs, (key, pids, seen)
+            checked += 1
+    family_ns = {(n, inode(fam.pid, n)) for n in ("mnt", "net", "uts", "ipc", "user")}
+    for key in family_ns:
+        assert sorted(ours[key]) == sorted([fam.pid, fam["a"], fam["b"]])
+        assert before[key] == (3, min(fam.pid, fam["a"], fam["b"]))
+    assert checked >= len(family_ns)
