@@ -185,6 +185,14 @@ def fd_target(pid: int, fd: int, tid: int | None = None) -> str | None:
         return None
 
 
+def fd_numbers(pid: int) -> list[int]:
+    """The open fds of *pid*, ascending; empty if it is gone or not ours to read."""
+    try:
+        return sorted(int(name) for name in os.listdir(f"{PROC}/{pid}/fd"))
+    except OSError:
+        return []
+
+
 def fd_is_open(pid: int, fd: int) -> bool:
     return os.path.lexists(f"{PROC}/{pid}/fd/{fd}")
 

@@ -6,7 +6,6 @@ machinery is imported only inside them, when a shell asks.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
@@ -36,17 +35,15 @@ def fds(pid_text: str, incomplete: str) -> list[CompletionItem]:
     """``PID:FD`` for each open fd of the process, with what the fd refers to."""
     from click.shell_completion import CompletionItem
 
-    from ..procs import fd_target
+    from ..procs import fd_numbers, fd_target
 
-    try:
-        names = os.listdir(f"/proc/{int(pid_text)}/fd")
-    except (ValueError, OSError):  # not a PID, gone, or not ours to read
+    if not pid_text.isdigit():
         return []
+    pid = int(pid_text)
     items = []
-    for fd in sorted(int(name) for name in names):
+    for fd in fd_numbers(pid):
         if str(fd).startswith(incomplete):
-            target = fd_target(int(pid_text), fd)
-            items.append(CompletionItem(f"{pid_text}:{fd}", help=target or None))
+            items.append(CompletionItem(f"{pid_text}:{fd}", help=fd_target(pid, fd) or None))
     return items
 
 
