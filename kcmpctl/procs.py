@@ -488,6 +488,7 @@ class Task:
         "ppid",
         "starttime",
         "thread",
+        "thread_pidfd",
         "tid",
         "uid",
         "zombie",
@@ -517,6 +518,10 @@ class Task:
         self.pidfd = pidfd
         #: the identity is the thread's (``--threads``), not the process's
         self.thread = thread
+        #: a PIDFD_THREAD pidfd of ``tid`` when it is not the leader (the leader had
+        #: exited): taken at selection, with the choice of the thread, so that a TID
+        #: reused later is never followed instead
+        self.thread_pidfd: int | None = None
 
     def __repr__(self) -> str:
         return f"Task(pid={self.pid}, tid={self.tid}, comm={self.comm!r})"
@@ -549,6 +554,9 @@ class Task:
         if self.pidfd is not None:
             os.close(self.pidfd)
             self.pidfd = None
+        if self.thread_pidfd is not None:
+            os.close(self.thread_pidfd)
+            self.thread_pidfd = None
 
 
 class Watch:
@@ -578,6 +586,9 @@ class Watch:
             if task.pidfd is not None:
                 self._add(task.pidfd, task.id)
         for task in threads:
+            if task.thread_pidfd is not None:  # taken at selection: the task's own
+                self._add(task.thread_pidfd, task.id)
+                continue
             try:
                 fd = os.pidfd_open(task.tid, PIDFD_THREAD)
             except OSError as err:  # gone already (the process pidfd tells), EINVAL
@@ -701,6 +712,21 @@ def clock_tick() -> int:
     return time.clock_gettime_ns(time.CLOCK_BOOTTIME) // (
         1_000_000_000 // os.sysconf("SC_CLK_TCK")
     )
+
+
+def _thread_pidfd(pid: int, tid: int) -> int | None:
+    """A PIDFD_THREAD pidfd of thread *tid* of *pid*, checked to be that thread after
+    it was opened; ``None`` where none can be had (before Linux 6.9, past the fd
+    limit, or the thread is gone: the process pidfd and the start time stand in)."""
+    try:
+        fd = os.pidfd_open(tid, PIDFD_THREAD)
+    except OSError:
+        return None
+    st = read_stat(pid, tid)
+    if st is None or st.zombie:
+        os.close(fd)
+        return None
+    return fd
 
 
 def _make_task(
@@ -830,7 +856,10 @@ def select_tasks(
             continue
         if not threads:
             tid = live_task(pid) if st.zombie else pid
-            tasks.append(_make_task(pid, tid, st, pidfd, uid))
+            task = _make_task(pid, tid, st, pidfd, uid)
+            if tid != pid:
+                task.thread_pidfd = _thread_pidfd(pid, tid)
+            tasks.append(task)
             continue
         for tid in thread_ids(pid) or [pid]:
             tst = read_stat(pid, tid)

@@ -73,3 +73,20 @@ def test_epoll_errors_name_the_process_not_its_thread(family: Spawn, kcmpctl: Ru
     status, _, err = kcmpctl("epoll", str(fam.pid), "3", "--check", "4", f"{fam.pid}:999")
     assert status == 2
     assert err == f"kcmpctl: fd 999 is not open in process {fam.pid}\n"
+
+
+def test_the_live_thread_is_pinned_when_the_process_is_selected(leaderless: Family) -> None:
+    # The thread kcmp is called through is held by a pidfd from the moment it is
+    # chosen: a TID reused later cannot be followed instead.
+    selection = procs.select_tasks(pids=[leaderless.pid])
+    try:
+        (task,) = selection.tasks
+        assert task.tid == leaderless["t"]
+        if task.thread_pidfd is None:
+            pytest.skip("no PIDFD_THREAD here (Linux < 6.9)")
+        with open(f"/proc/self/fdinfo/{task.thread_pidfd}") as f:
+            fields = dict(line.split(":", 1) for line in f if ":" in line)
+        assert int(fields["Pid"]) == leaderless["t"]
+    finally:
+        selection.close()
+    assert task.thread_pidfd is None
