@@ -465,7 +465,7 @@ def resolve_user(spec: str) -> int:
     try:
         return pwd.getpwnam(spec).pw_uid
     except KeyError:
-        raise LookupError(f"unknown user {spec!r}") from None
+        raise LookupError(f"unknown user '{spec}'") from None
 
 
 # --------------------------------------------------------------------------- selection

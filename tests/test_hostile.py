@@ -192,3 +192,13 @@ def test_noheadings_means_no_titles_either(family: Spawn, kcmpctl: Run) -> None:
     _, out, _ = kcmpctl("matrix", "-p", ",".join(pair), "-t", "files,vm", "--groups", "-n")
     low, high = sorted([fam.pid, fam["c"]])
     assert [line.split()[:3] for line in out.splitlines()] == [["files", "2", f"{low},{high}"]]
+
+
+def test_arguments_in_messages_are_escaped_once(kcmpctl: Run) -> None:
+    # Quoted as typed, then escaped by the one rule: not repr()'s escapes, escaped again.
+    status, _, err = kcmpctl("pair", "a\\b\x1b", "1")
+    assert status == 2
+    assert err.startswith("kcmpctl: invalid PID 'a\\x5cb\\x1b': not a positive")
+    status, _, err = kcmpctl("matrix", "-u", "x\x1b")
+    assert status == 2
+    assert "unknown user 'x\\x1b'" in err

@@ -26,24 +26,24 @@ def parse_pid(text: str, what: str = "PID", limit: int | None = None) -> int:
     :class:`ValueError` saying what is wrong."""
     text = text.strip()
     if not text.isdigit() or not text.isascii():
-        raise ValueError(f"invalid {what} {text!r}: not a positive decimal number")
+        raise ValueError(f"invalid {what} '{text}': not a positive decimal number")
     value = int(text)
     if limit is None:
         from ..procs import pid_max
 
         limit = pid_max()
     if not 1 <= value <= limit:
-        raise ValueError(f"invalid {what} {text!r}: out of range (1..{limit})")
+        raise ValueError(f"invalid {what} '{text}': out of range (1..{limit})")
     return value
 
 
 def parse_fd(text: str) -> int:
     text = text.strip()
     if not text.isdigit() or not text.isascii():
-        raise ValueError(f"invalid fd {text!r}: not a non-negative decimal number")
+        raise ValueError(f"invalid fd '{text}': not a non-negative decimal number")
     value = int(text)
     if value > FD_MAX:
-        raise ValueError(f"invalid fd {text!r}: out of range (0..{FD_MAX})")
+        raise ValueError(f"invalid fd '{text}': out of range (0..{FD_MAX})")
     return value
 
 
@@ -104,7 +104,7 @@ class PidFdType(_Param):
         except ValueError as err:
             self.fail(str(err), param, ctx)
         if fd is None:
-            self.fail(f"invalid operand {value!r}: expected PID:FD", param, ctx)
+            self.fail(f"invalid operand '{value}': expected PID:FD", param, ctx)
         return pid, fd
 
 
@@ -123,7 +123,7 @@ class PidListType(_Param):
         # two commas ("1,,2", ",,") is a mistake worth reporting.
         pieces = text.split(",")
         if any(not piece.strip() for piece in pieces):
-            self.fail(f"invalid PID list {text!r}: empty entry", param, ctx)
+            self.fail(f"invalid PID list '{text}': empty entry", param, ctx)
         parts = [part for piece in pieces for part in piece.split()]
         from ..procs import pid_max
 
@@ -158,14 +158,14 @@ class TypeListType(_Param):
             return value
         names = [n.strip() for n in str(value).split(",")]
         if not any(names) or not all(names):
-            self.fail(f"invalid type list {value!r}: empty entry", param, ctx)
+            self.fail(f"invalid type list '{value}': empty entry", param, ctx)
         result: list[AnyResource] = []
         for name in names:
             try:
                 result.extend(parse_type(name, self.allowed))
             except ValueError:
                 choices = ", ".join([*self.groups(), *(r.cli_name for r in self.allowed)])
-                self.fail(f"unknown type {name!r} (choose from {choices})", param, ctx)
+                self.fail(f"unknown type '{name}' (choose from {choices})", param, ctx)
         return list(dict.fromkeys(result))
 
     def groups(self) -> list[str]:
@@ -200,11 +200,11 @@ class KeyListType(_Param):
             return value
         names = [n.strip().lower() for n in str(value).split(",")]
         if not all(names):
-            self.fail(f"invalid key list {value!r}: empty entry", param, ctx)
+            self.fail(f"invalid key list '{value}': empty entry", param, ctx)
         for name in names:
             if name not in self.allowed:
                 choices = ", ".join(self.allowed)
-                self.fail(f"unknown key {name!r} (choose from {choices})", param, ctx)
+                self.fail(f"unknown key '{name}' (choose from {choices})", param, ctx)
         return names
 
     def shell_complete(
@@ -232,7 +232,7 @@ class RegexType(_Param):
             return re.compile(str(value))
         except (re.error, OverflowError, RecursionError) as err:
             # 'a{99999999999}' overflows a C long; deep nesting exhausts the stack.
-            self.fail(f"invalid regular expression {value!r}: {err}", param, ctx)
+            self.fail(f"invalid regular expression '{value}': {err}", param, ctx)
 
 
 class UserType(_Param):
@@ -247,11 +247,11 @@ class UserType(_Param):
         if text.isascii() and text.isdigit():
             uid = int(text)
             if uid > UID_MAX:
-                self.fail(f"invalid uid {text!r}: out of range (0..{UID_MAX})", param, ctx)
+                self.fail(f"invalid uid '{text}': out of range (0..{UID_MAX})", param, ctx)
             return uid
         if any(ch.isnumeric() for ch in text) and not any(ch.isalpha() for ch in text):
             # int() reads U+0663 as 3 and U+FF10 as 0, fails on U+00B2: uids are ASCII.
-            self.fail(f"invalid uid {text!r}: not an ASCII decimal number", param, ctx)
+            self.fail(f"invalid uid '{text}': not an ASCII decimal number", param, ctx)
         from ..procs import resolve_user
 
         try:
@@ -259,7 +259,7 @@ class UserType(_Param):
         except LookupError as err:
             self.fail(str(err), param, ctx)
         except (ValueError, UnicodeError):  # getpwnam() refuses NUL and unencodable names
-            self.fail(f"unknown user {text!r}", param, ctx)
+            self.fail(f"unknown user '{text}'", param, ctx)
 
     def shell_complete(
         self, ctx: click.Context, param: click.Parameter, incomplete: str
