@@ -83,6 +83,17 @@ def _standard_streams() -> None:
         sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process
 
 
+def _drop_stdout() -> None:
+    """What stdout could not take is lost: point fd 1 at /dev/null, or Python's flush
+    at exit fails again and turns status 2 into 120."""
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, 1)
+        os.close(null)
+    except OSError:
+        pass
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run kcmpctl; return 0 same, 1 different, 2 trouble, 130 interrupted."""
     try:
@@ -111,6 +122,7 @@ def _run(argv: Sequence[str] | None) -> int:
         try:  # now, so that a full disk is trouble, not a write lost at exit
             sys.stdout.flush()
         except OSError as err:
+            _drop_stdout()
             return _fail(f"standard output: {err.strerror or err}")
     except click.exceptions.NoArgsIsHelpError as err:
         # No command is bad usage (status 2), but the help is what a newcomer needs.
@@ -131,6 +143,8 @@ def _run(argv: Sequence[str] | None) -> int:
     except KcmpError as err:
         return _fail(str(err))
     except OSError as err:
+        if err.filename == "standard output":
+            _drop_stdout()
         where = f"{err.filename}: " if err.filename else ""
         return _fail(f"{where}{err.strerror or err}")
     if isinstance(rv, int):

@@ -58,7 +58,8 @@ def test_closed_stdout_is_one_line_and_trouble() -> None:
 def test_full_disk_is_trouble() -> None:
     if not os.path.exists("/dev/full"):
         pytest.skip("no /dev/full")
-    proc = shell("$K types >/dev/full")
+    # Buffered (PYTHONUNBUFFERED empty): the flush at exit must not fail a second time.
+    proc = shell("$K types >/dev/full", PYTHONUNBUFFERED="")
     assert (proc.returncode, proc.stderr) == (
         2,
         "kcmpctl: standard output: No space left on device\n",
