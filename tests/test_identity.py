@@ -30,13 +30,12 @@ def test_a_process_that_is_not_dumpable_is_shown_with_its_own_uid(
 ) -> None:
     # Its /proc entries belong to root (the kernel's rule for non-dumpable processes):
     # the owner of /proc/PID would name the wrong user.
-    fam = family("fork:c", f"setuid:{NOBODY}", "undump")
+    fam = family(f"setuid:{NOBODY}", "undump")
     assert os.stat(f"/proc/{fam.pid}/stat").st_uid == 0
     _, doc = matrix_json(kcmpctl, "-p", str(fam.pid))
     (row,) = doc["processes"]  # type: ignore[misc]
     assert row["uid"] == NOBODY
-    # -u selects by it too: the helper is found among nobody's processes, its child
-    # (still root's) is not.
+    # -u selects by it too.
     _, doc = matrix_json(kcmpctl, "-u", str(NOBODY), "--tree", str(fam.pid))
     assert [p["pid"] for p in doc["processes"]] == [fam.pid]  # type: ignore[attr-defined]
 
