@@ -10,7 +10,7 @@ import click
 from ..render import details as detail_view
 from ..render import matrix as view
 from ..render.terminal import terminal_width
-from ..resources import TASK_TYPES, AnyResource, Resource
+from ..resources import TASK_TYPES, AnyResource
 from ..status import ExitStatus, Report
 from .options import (
     Output,
@@ -18,12 +18,11 @@ from .options import (
     any_kcmp_type,
     flatten,
     freeze_option,
-    freezer,
     output_options,
     selection_options,
     type_option,
-    with_new_threads,
 )
+from .scan import compared
 
 EPILOG = """\b
 Examples:
@@ -81,16 +80,9 @@ def matrix(
         raise click.UsageError("-o chooses the columns of the groups view, not of --grid")
     from .. import procs
     from ..errors import explain
-    from ..kcmp import null_reference
-    from ..matrix import Meter, ScanError, build, default_workers, estimate
 
     resources = flatten(types) or list(TASK_TYPES)
     named = flatten(pids)
-    # Namespace types are read from /proc: kcmp is needed only for kcmp's types.
-    reference = None
-    if any(isinstance(r, Resource) for r in resources):
-        reference = null_reference()
-    frozen = freezer(freeze)
     selection = procs.select_tasks(
         pids=named or None,
         users=list(users) or None,
@@ -98,35 +90,10 @@ def matrix(
         tree=tree,
         threads=threads,
     )
-    try:
-        refused = frozen.freeze(t.pid for t in selection.tasks)
-        if freeze and threads:
-            selection = with_new_threads(
-                selection, (t.pid for t in selection.tasks if t.pid not in refused)
-            )
-        workers = default_workers(len(selection.tasks), len(resources))
-        bar = meter = None
-        # Frozen, the terminal (or whoever reads stderr) may be among the stopped.
-        if out.mode != "quiet" and out.stderr.isatty() and not freeze:
-            bar = view.ScanProgress(out, estimate(len(selection.tasks), len(resources)))
-            meter = Meter(workers, bar)
-        try:
-            result = build(
-                selection,
-                resources,
-                reference=reference.pid if reference is not None else 0,
-                threads=threads,
-                workers=workers,
-                meter=meter,
-                skip=refused,
-                # Stopped processes cannot change: no second proof needed.
-                recheck=not freeze,
-            )
-        finally:
-            if bar is not None:
-                bar.close()
-            if meter is not None:
-                meter.close()
+    with compared(out, selection, resources, threads=threads, freeze=freeze) as (
+        result,
+        selection,
+    ):
         details = None
         if detail_view.wanted(out.columns(view.COLUMNS, view.DEFAULTS)):
             # psutil for the rows shown only, while the pidfds prove whose they are.
@@ -134,12 +101,7 @@ def matrix(
                 {row.pid for row in result.rows} if out.mode == "json" else view.shown_pids(result)
             )
             details = procs.details([t for t in selection.tasks if t.pid in shown])
-    except ScanError as err:
-        raise click.ClickException(str(err)) from err
-    finally:
         ppid = {t.pid: t.ppid for t in selection.tasks}
-        frozen.thaw()
-        selection.close()
 
     report = Report()
     for skip in result.missing:

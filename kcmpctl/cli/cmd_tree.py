@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import click
 
 from ..render import tree as view
-from ..resources import TYPE_GROUPS, AnyResource, Resource
+from ..resources import TYPE_GROUPS, AnyResource
 from ..status import ExitStatus, Report
 from .options import (
     Output,
@@ -16,13 +16,12 @@ from .options import (
     any_kcmp_type,
     flatten,
     freeze_option,
-    freezer,
     output_options,
     pids_option,
     type_option,
-    with_new_threads,
 )
 from .params import PidType, RegexType, UserType
+from .scan import compared
 
 EPILOG = """\b
 Examples:
@@ -89,18 +88,11 @@ def tree(
         raise click.UsageError("-o chooses the fields of -r")
     from .. import procs
     from ..errors import explain
-    from ..kcmp import null_reference
-    from ..matrix import Meter, ScanError, build, default_workers, estimate
-    from ..render.matrix import ScanProgress
     from ..tree import Grouping, Task
     from ..tree import build as build_tree
 
     resources = flatten(types) or list(TYPE_GROUPS["all"])
     named = flatten(pids)
-    # Namespace types are read from /proc: kcmp is needed only for kcmp's types.
-    reference = None
-    if any(isinstance(r, Resource) for r in resources):
-        reference = null_reference()
     shown = procs.select_tasks(
         pids=named or None,
         users=list(users) or None,
@@ -117,42 +109,11 @@ def tree(
         else procs.Selection(tasks=[], missing=[])
     )
     selection = procs.Selection(tasks=shown.tasks + hidden.tasks, missing=shown.missing)
-    frozen = freezer(freeze)
-    try:
-        refused = frozen.freeze(t.pid for t in selection.tasks)
-        if freeze and threads:
-            selection = with_new_threads(
-                selection, (t.pid for t in selection.tasks if t.pid not in refused)
-            )
-        workers = default_workers(len(selection.tasks), len(resources))
-        bar = meter = None
-        # Frozen, the terminal (or whoever reads stderr) may be among the stopped.
-        if out.mode != "quiet" and out.stderr.isatty() and not freeze:
-            bar = ScanProgress(out, estimate(len(selection.tasks), len(resources)))
-            meter = Meter(workers, bar)
-        try:
-            result = build(
-                selection,
-                resources,
-                reference=reference.pid if reference is not None else 0,
-                threads=threads,
-                workers=workers,
-                meter=meter,
-                skip=refused,
-                recheck=not freeze,
-            )
-        finally:
-            if bar is not None:
-                bar.close()
-            if meter is not None:
-                meter.close()
-    except ScanError as err:
-        raise click.ClickException(str(err)) from err
-    finally:
-        frozen.thaw()
-        selection.close()
-
-    ppid = {t.pid: t.ppid for t in selection.tasks}
+    with compared(out, selection, resources, threads=threads, freeze=freeze) as (
+        result,
+        selection,
+    ):
+        ppid = {t.pid: t.ppid for t in selection.tasks}
     tasks = [Task(row.id, row.pid, ppid.get(row.pid, 0), row.tid, row.comm) for row in result.rows]
     groupings = [
         Grouping(
