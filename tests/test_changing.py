@@ -31,10 +31,10 @@ def fresh_reference() -> None:
 
 
 def test_pair_with_an_undo_list_that_comes_and_goes(family: Spawn) -> None:
-    # T: semop(SEM_UNDO) then unshare(CLONE_SYSVSEM), in a loop; S never has an undo
+    # T: semop(SEM_UNDO) up and down, then unshare(CLONE_SYSVSEM), in a loop; S never has an undo
     # list.  True at every moment: "none", or "only T has one".  Never "shared", and
     # never "not shared" (S has nothing to share or not).
-    fam = family("semflap:t", "fork:s")
+    fam = family("semflip:t", "fork:s")
     t, s = fam["t"], fam["s"]
     answers: dict[str, int] = {}
     for _ in range(300):
@@ -91,7 +91,7 @@ def test_matrix_of_undo_lists_that_come_and_go(family: Spawn) -> None:
     # Three processes whose undo lists come and go, thirty that never have one: no two
     # ever share one, so no group is true at any moment.  A process reported as
     # changed is one of the three.
-    fam = family(*(f"semflap:t{i}" for i in range(3)), *(f"fork:s{i}" for i in range(30)))
+    fam = family(*(f"semflip:t{i}" for i in range(3)), *(f"fork:s{i}" for i in range(30)))
     flapping = {fam[f"t{i}"] for i in range(3)}
     ids = [v for k, v in fam.values.items() if k != "pid"]
     reference = null_reference().pid
@@ -105,7 +105,7 @@ def test_matrix_of_undo_lists_that_come_and_go(family: Spawn) -> None:
 
 
 def test_matrix_names_a_process_that_changed(family: Spawn, kcmpctl: Run) -> None:
-    fam = family(*(f"semflap:t{i}" for i in range(3)), *(f"fork:s{i}" for i in range(10)))
+    fam = family(*(f"semflip:t{i}" for i in range(3)), *(f"fork:s{i}" for i in range(10)))
     flapping = {fam[f"t{i}"] for i in range(3)}
     pids = ",".join(str(v) for k, v in fam.values.items() if k != "pid")
     for _ in range(50):

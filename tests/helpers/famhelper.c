@@ -61,8 +61,6 @@
  *                      the thread list changes all the time
  *   vfork:NAME         fork(2) child that vfork()s a child that never execs: NAME is stuck in
  *                      vfork (its killable wait does not stop for PTRACE_INTERRUPT)
- *   semflap:NAME       fork(2) child whose SysV undo list comes and goes, in a loop:
- *                      semop(SEM_UNDO|IPC_NOWAIT), then unshare(CLONE_SYSVSEM)
  *   iowait:NAME        fork(2) child that calls ioprio_set once, 0.5 to 2 ms after
  *                      SIGUSR1 (while a test compares it), and then waits
  *
@@ -425,23 +423,6 @@ static int op(char *spec, char **rest, int nrest) {
             siginfo_t info;
             if (waitid(P_PID, pid, &info, WEXITED | WNOWAIT)) die("waitid");
         }
-        printf("%s %d\n", name, pid);
-    } else if (!strcmp(spec, "semflap")) {
-        int id = semget(IPC_PRIVATE, 1, 0600);
-        if (id < 0) die("semget");
-        semids[nsems++] = id;
-        fflush(stdout);
-        pid_t pid = fork();
-        if (pid < 0) die("fork");
-        if (pid == 0) {
-            prctl(PR_SET_PDEATHSIG, SIGKILL);
-            struct sembuf sb = {0, 1, SEM_UNDO | IPC_NOWAIT};
-            for (;;) {
-                semop(id, &sb, 1);
-                unshare(CLONE_SYSVSEM);
-            }
-        }
-        add_child(pid);
         printf("%s %d\n", name, pid);
     } else if (!strcmp(spec, "iowait")) {
         sigset_t set;
