@@ -77,13 +77,16 @@ class Grouping(Generic[T]):
     module costs its start-up a few milliseconds.
     """
 
-    __slots__ = ("classes", "failed")
+    __slots__ = ("classes", "failed", "referenced")
 
     def __init__(
         self, classes: list[list[T]] | None = None, failed: dict[T, str] | None = None
     ) -> None:
         self.classes: list[list[T]] = [] if classes is None else classes
         self.failed: dict[T, str] = {} if failed is None else failed
+        #: the items compared directly with the reference after the sort that placed
+        #: them (the reference's class, and the first item past it on either side)
+        self.referenced: set[T] = set()
 
     def __repr__(self) -> str:
         return f"Grouping({self.classes!r}, {self.failed!r})"
@@ -99,6 +102,7 @@ def sort_groups(
     *,
     prune: Callable[[Sequence[T]], dict[T, str]] | None = None,
     max_rounds: int = 8,
+    reference: T | None = None,
 ) -> Grouping[T]:
     """Group *items* by *cmp* (negative, zero, positive), ascending.
 
@@ -112,6 +116,13 @@ def sort_groups(
     dropped too.  The gap an item dropped in the neighbour pass leaves is proven by
     comparing across it; runs found out of order are merged where they overlap.  Only
     an order far out of place costs another round, which sorts the previous order.
+
+    With a *reference* among *items* (an item that has no object: see
+    :func:`kcmpctl.verify.settle`), its class is found by comparing each item around
+    it with the reference itself rather than with its neighbour (:func:`_walk`): the
+    same number of calls, and each of them proves, after the sort, that the item has
+    no object (or, for the first one past the class, that it has one).  Those items
+    are given back in ``referenced``.
     """
     result: Grouping[T] = Grouping()
     failed = result.failed
@@ -124,9 +135,11 @@ def sort_groups(
         ordered = sorted(current, key=key)
         if failed:
             ordered = [i for i in ordered if i not in failed]
-        current, signs, proven = _prove(ordered, cmp, failed, prune)
+        referenced: set[T] = set()
+        current, signs, proven = _prove(ordered, cmp, failed, prune, reference, referenced)
         if proven:
             result.classes = _classes(current, signs)
+            result.referenced = referenced
             break
     else:
         last = None
@@ -166,6 +179,8 @@ def _prove(
     cmp: Callable[[T, T], int],
     failed: dict[T, str],
     prune: Callable[[Sequence[T]], dict[T, str]] | None,
+    reference: T | None = None,
+    referenced: set[T] | None = None,
 ) -> tuple[list[T], list[int], bool]:
     """The neighbour pass: *order* without the items that failed or were pruned, the
     sign of each neighbour pair, each compared directly, and whether that proves the
@@ -176,13 +191,21 @@ def _prove(
     in order, which it merges, comparing only where they overlap.  Pruning follows
     the comparisons, so that an item that exited meanwhile (its NULLs equal to other
     NULLs) links nothing: its neighbours are compared across it.
+
+    With a *reference*, the pairs around it are signed by :func:`_walk` first, and
+    the items it compared are added to *referenced* (emptied again if the order has
+    to be merged: the classes are then not those the walk saw).
     """
     items = order
     #: known[i]: the sign of (items[i], items[i + 1]), None until compared
     known: list[int | None] = [None] * max(0, len(items) - 1)
+    if reference is not None and referenced is not None:
+        _walk(items, reference, cmp, failed, known, referenced)
     while True:
         items, signs = _compare_gaps(items, known, cmp, failed)
         if any(sign > 0 for sign in signs):
+            if referenced:
+                referenced.clear()
             merged = _merge_runs(items, signs, cmp, failed)
             if merged is None:
                 return [i for i in items if i not in failed], signs, False
@@ -205,6 +228,54 @@ def _prove(
             kept.append(item)
             gap = False
         items = kept
+
+
+def _walk(
+    items: list[T],
+    reference: T,
+    cmp: Callable[[T, T], int],
+    failed: dict[T, str],
+    known: list[int | None],
+    referenced: set[T],
+) -> None:
+    """Sign the neighbour pairs of the reference's class in *known* by comparing each
+    item from the reference outwards with the reference itself, up to the first item
+    on either side that differs from it.
+
+    A neighbour pass would compare the same pairs, one call each, but "x equals its
+    neighbour" proves x has no object only by a chain back to the reference, which
+    an item whose object comes and goes could break; "x equals the reference" proves
+    it directly, at that moment.  Two neighbours that each equal the reference are
+    signed 0 (both have no object), and the first item past the class is signed as
+    it compares with the reference (every item of the class is absent, like it).
+    An item that fails ends the walk on its side: the neighbour pass compares the
+    pairs left unsigned as usual, bridging the failed item.
+    """
+    try:
+        at = items.index(reference)
+    except ValueError:
+        return
+    for step in (-1, 1):
+        j = at + step
+        while 0 <= j < len(items):
+            item = items[j]
+            try:
+                sign = cmp(item, reference)
+            except ItemFailed as failure:
+                failed.setdefault(cast("T", failure.item), failure.reason)
+                if failure.item == reference:
+                    return
+                break
+            referenced.add(item)
+            # known[k] signs (items[k], items[k + 1]); the side toward the reference
+            # stands for the reference
+            if step < 0:
+                known[j] = sign
+            else:
+                known[j - 1] = -sign
+            if sign:
+                break
+            j += step
 
 
 def _compare_gaps(

@@ -25,8 +25,13 @@ changed too.
 
 Cost on a machine where nothing changes: about 2n comparisons per type (next-but-one,
 reference) against the sort's n·log2 n; the neighbours were compared again by the
-sort's own neighbour pass, after the sort, and are not asked a third time (measured:
-134k kcmp calls -> 121k over 2,077 processes and six types).
+sort's own neighbour pass, after the sort, and are not asked a third time.  The items
+without an object (most of them for io and sysvsem) cost one call each: the neighbour
+pass compares them with the reference instead of with each other
+(:func:`kcmpctl.grouping.sort_groups`), which both finds the reference's class and
+proves each of its members, so no pair inside it is asked about (measured with
+``strace -f -c -e trace=kcmp``, ``matrix -J -p`` over 2,000 processes in families,
+six types: 118k kcmp calls -> 110k; io and sysvsem 8.0k -> 4.0k calls each).
 
 Pure, like the grouping engine: tested with fake orders that change, and against
 real processes that change (tests/test_changing.py).
@@ -36,11 +41,11 @@ from __future__ import annotations
 
 import itertools
 import os
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Collection, Hashable, Sequence
 from typing import TypeVar, cast
 
 from .errors import CHANGED
-from .grouping import Grouping, ItemFailed, OrderUnstable, sort_groups
+from .grouping import Comparator, Grouping, ItemFailed, OrderUnstable, sort_groups
 
 T = TypeVar("T", bound=Hashable)
 
@@ -50,7 +55,8 @@ def verify(
     cmp: Callable[[T, T], int],
     reference: T | None = None,
     probes: int = 6,
-    proven: set[tuple[T, T]] | None = None,
+    neighbours_proven: bool = False,
+    referenced: Collection[T] = (),
 ) -> tuple[list[list[T]], dict[T, str], set[T]]:
     """*classes* (ascending, each a set of equal items) proven again with *cmp*.
 
@@ -66,72 +72,106 @@ def verify(
     (:func:`_unsteady`, *probes* times): one whose object comes and goes does not
     answer the same way twice, and is dropped as changed.
 
-    *proven* holds neighbour pairs already compared again after the sort that placed
-    them (the sort's own neighbour pass) and found as *classes* say: they are not
-    asked a third time.
+    *neighbours_proven*: every neighbour pair was compared again after the sort that
+    placed it (the sort's own neighbour pass) and found as *classes* say; they are
+    not asked a third time.  *referenced*: items compared with the reference after
+    that sort (:attr:`~kcmpctl.grouping.Grouping.referenced`), found as *classes*
+    say; they are not asked about it again.
+
+    What is derived rather than asked: two items of the reference's class (no
+    object) are never compared with each other, next-but-one or across a gap.  Each
+    is compared with the reference itself, once, after the sort: that proves "no
+    object" at that moment for each, and no other relation is claimed between them.
+    The next-but-one pairs that straddle the class's edge are compared as usual.
     """
+    compare = cmp.compare if isinstance(cmp, Comparator) else cmp
     current = [list(c) for c in classes if c]
     dropped: dict[T, str] = {}
     suspects: set[T] = set()
-    proven = set() if proven is None else set(proven)
+    #: pairs compared (in a round before this one) and found as the classes say
+    proven: set[tuple[T, T]] = set()
     first = True
     while True:
-        where = {item: k for k, cls in enumerate(current) for item in cls}
         order = [item for cls in current for item in cls]
+        #: the class index of each position of *order*
+        at_class = [k for k, cls in enumerate(current) for _ in cls]
+        home = -1
+        if reference is not None:
+            for k, cls in enumerate(current):
+                if reference in cls:
+                    home = k
+                    break
+        n = len(order)
         wrong: set[T] = set()
+        bad: set[tuple[T, T]] = set()
         failed = False
-
-        def agrees(a: T, b: T, expected: int) -> bool | None:
-            """Whether cmp(a, b) is *expected*; None if either failed (recorded)."""
-            nonlocal failed
-            try:
-                return cmp(a, b) == expected
-            except ItemFailed as failure:
-                dropped.setdefault(cast("T", failure.item), failure.reason)
-                failed = True
-                return None
+        #: items compared with the reference after the sort, as the classes say
+        checked = set(referenced) if first else set()
 
         # Each item against the next and the one after: an item whose object changes
         # between two calls could link two neighbours that differ ("a < F" once,
         # "F < b" later, although b < a), or part two that are one object; compared
-        # directly across it, they show it.
-        for a, b in itertools.chain(
-            itertools.pairwise(order), zip(order, order[2:], strict=False)
-        ):
-            if (a, b) in proven:
+        # directly across it, they show it.  Inlined (no helper per call): this is
+        # ~2n of the scan's calls per type.
+        for gap in (1, 2):
+            if gap == 1 and first and neighbours_proven:
+                if home >= 0:
+                    i = order.index(cast("T", reference))
+                    checked.update(order[max(0, i - 1) : i + 2])
                 continue
-            ok = agrees(a, b, 0 if where[a] == where[b] else -1)
-            if ok:
-                proven.add((a, b))
-            elif ok is not None:
-                wrong.update((a, b))
-        if first and reference is not None and reference in where:
-            # Against the reference: absent exactly when in its class, and on the side
-            # of it the order says.  The reference's neighbours were just compared.
-            home = where[reference]
-            near = {i for p in proven if reference in p for i in p}
-            for item in order:
-                if item == reference or item in near or item in dropped:
+            for i in range(n - gap):
+                k, m = at_class[i], at_class[i + gap]
+                if k == home and m == home:
+                    continue  # both without an object: each is compared with the reference
+                a, b = order[i], order[i + gap]
+                if (a, b) in proven:
                     continue
-                k = where[item]
-                if agrees(item, reference, 0 if k == home else (-1 if k < home else 1)) is False:
+                try:
+                    sign = compare(a, b)
+                except ItemFailed as failure:
+                    dropped.setdefault(cast("T", failure.item), failure.reason)
+                    failed = True
+                    bad.add((a, b))
+                    continue
+                if sign == (0 if k == m else -1):
+                    if a == reference or b == reference:
+                        checked.update((a, b))
+                else:
+                    wrong.update((a, b))
+                    bad.add((a, b))
+        if first and home >= 0:
+            # Against the reference: absent exactly when in its class, and on the side
+            # of it the order says.
+            for i in range(n):
+                item = order[i]
+                if item in checked or item == reference or item in dropped:
+                    continue
+                k = at_class[i]
+                expected = 0 if k == home else (-1 if k < home else 1)
+                try:
+                    sign = compare(item, cast("T", reference))
+                except ItemFailed as failure:
+                    dropped.setdefault(cast("T", failure.item), failure.reason)
+                    failed = True
+                    continue
+                if sign != expected:
                     wrong.add(item)
         first = False
 
         wrong.discard(cast("T", reference))
         changed: set[T] = set()
-        if wrong and reference is not None and reference in where:
+        if wrong and home >= 0:
             at = {item: i for i, item in enumerate(order)}
             near = {
                 order[j]
                 for i in map(at.__getitem__, wrong)
-                for j in range(max(0, i - 1), min(len(order), i + 2))
+                for j in range(max(0, i - 1), min(n, i + 2))
             }
             for item in near:
                 if (
                     item != reference
                     and item not in dropped
-                    and _unsteady(item, cmp, reference, probes)
+                    and _unsteady(item, compare, cast("T", reference), probes)
                 ):
                     changed.add(item)
         if reference is not None and reference in dropped:
@@ -141,6 +181,9 @@ def verify(
         suspects.update(i for i in wrong if i not in dropped)
         if not changed and not failed:
             return current, dropped, suspects
+        # Another round: what held in this one is not asked again.
+        proven.update(p for p in itertools.pairwise(order) if p not in bad)
+        proven.update(p for p in zip(order, order[2:], strict=False) if p not in bad)
         # Take them out; the neighbours they leave are compared across the gap.
         current = [kept for cls in current if (kept := [i for i in cls if i not in dropped])]
 
@@ -200,10 +243,10 @@ def settle(
     for round_ in range(ROUNDS):
         # The sort's neighbour pass compares each neighbour pair once more after the
         # sort: that is the first half of the proof (about n calls a type saved).
-        passed: set[tuple[T, T]] | None = None
+        passed = False
         try:
-            grouping = sort_groups(current, cmp, prune=prune)
-            passed = set(itertools.pairwise(grouping.order))
+            grouping = sort_groups(current, cmp, prune=prune, reference=reference)
+            passed = True
         except OrderUnstable as err:
             # The order kept changing under the sort: something changes all the
             # time.  The proof finds what, from the last order the sort reached.
@@ -216,7 +259,9 @@ def settle(
             return Grouping(grouping.classes, failed)
         # More questions, spread wider, each round that finds something misplaced.
         probes = PROBES << round_
-        classes, dropped, suspects = verify(grouping.classes, cmp, reference, probes, passed)
+        classes, dropped, suspects = verify(
+            grouping.classes, cmp, reference, probes, passed, grouping.referenced
+        )
         for item, reason in dropped.items():
             failed.setdefault(item, reason)
         if not suspects or (reference is not None and reference in failed):

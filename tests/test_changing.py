@@ -148,6 +148,56 @@ def test_settle_never_groups_an_item_whose_answers_flip() -> None:
     assert caught > 50
 
 
+@pytest.mark.parametrize("seed", range(40))
+def test_settle_reports_absent_only_what_equalled_the_reference(seed: int) -> None:
+    # Sixty items, most with no object (key 0, the reference's), some sharing one;
+    # up to six flip between none and one of their own at each call, often side by
+    # side in the order.  Each item reported absent was compared with the reference
+    # itself and found equal to it, at some moment; no class of items with an object
+    # holds two steady items of different objects, nor the reference.
+    rng = random.Random(seed)
+    reference = 60
+    keys = {i: rng.choice((0, 0, 0, 3, 5, 8)) for i in range(60)}
+    keys[reference] = 0
+    flipping = set(rng.sample(range(60), rng.randrange(7)))
+    equal_to_reference: set[int] = set()
+
+    def key(item: int) -> int:
+        return rng.choice((0, 10 + item)) if item in flipping else keys[item]
+
+    def cmp(a: int, b: int) -> int:
+        ka, kb = key(a), key(b)
+        if ka == kb and reference in (a, b):
+            equal_to_reference.add(b if a == reference else a)
+        return (ka > kb) - (ka < kb)
+
+    grouping = settle(list(range(60)), cmp, reference=reference)
+    assert set(grouping.failed.values()) <= {CHANGED}
+    assert set(grouping.failed) <= flipping
+    for cls in grouping.classes:
+        if reference in cls:
+            assert set(cls) - {reference} <= equal_to_reference
+        else:
+            assert len({keys[i] for i in cls if i not in flipping}) <= 1
+            assert all(keys[i] for i in cls if i not in flipping)
+    placed = {i for cls in grouping.classes for i in cls}
+    assert placed | set(grouping.failed) == set(range(61))
+
+
+def test_settle_asks_each_absent_item_about_the_reference_once() -> None:
+    # Nobody has an object (io, sysvsem on most machines): the sort (n - 1 calls on
+    # an order of equals), then one call per item against the reference, no more.
+    calls = [0]
+
+    def cmp(a: int, b: int) -> int:
+        calls[0] += 1
+        return 0
+
+    grouping = settle(list(range(1000)), cmp, reference=1000)
+    assert grouping.classes == [list(range(1001))]
+    assert calls[0] == 2 * 1000
+
+
 def test_settle_without_recheck_keeps_the_sorts_answer() -> None:
     keys = {0: 5, 1: 5, 2: 7, 4: 0}
 
