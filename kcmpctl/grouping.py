@@ -398,20 +398,30 @@ def task_comparator(resource: Resource) -> Comparator[int]:
     syscall, number = _syscall.bare_task()
     type_ = int(resource)
     sign = _SIGN
-    from ctypes import get_errno
 
-    def cmp(a: int, b: int) -> int:
-        r: int = syscall(number, a, b, type_, 0, 0)
+    def again(a: int, b: int) -> int:
+        # The fast call keeps no errno: the failure is asked once more with it.  An
+        # answer now is as good as any (the trouble passed: it was not one's own).
+        r, err = _syscall.task_errno(a, b, type_)
         if r >= 0:
             return sign[r]
-        raise _failed((Side(a), Side(b)), resource, get_errno())
+        raise _failed((Side(a), Side(b)), resource, err)
+
+    def cmp(a: int, b: int) -> int:
+        r: int = syscall(number, a, b, type_)
+        if r >= 0:
+            return sign[r]
+        return again(a, b)
 
     def sorting(failed: dict[int, str]) -> Callable[[int, int], int]:
         def sort_cmp(a: int, b: int) -> int:
-            r: int = syscall(number, a, b, type_, 0, 0)
+            r: int = syscall(number, a, b, type_)
             if r >= 0:
                 return sign[r]
-            return _sort_last(_failed((Side(a), Side(b)), resource, get_errno()), a, failed)
+            try:
+                return again(a, b)
+            except ItemFailed as failure:
+                return _sort_last(failure, a, failed)
 
         return sort_cmp
 
