@@ -234,8 +234,12 @@ def test_pin_tells_a_reaped_process_from_a_zombie() -> None:
 def _lsns() -> dict[tuple[str, int], tuple[int, int]]:
     """lsns -J: (type, inode) -> (nprocs, lowest pid)."""
     proc = subprocess.run(
-        ["lsns", "-J", "-o", "NS,TYPE,NPROCS,PID"], capture_output=True, text=True, check=True
+        ["lsns", "-J", "-o", "NS,TYPE,NPROCS,PID"], capture_output=True, text=True, check=False
     )
+    if proc.returncode != 0:
+        # lsns gives up on the whole machine for one process it cannot parse (a name
+        # with a newline, as tests of hostile names make): nothing to check against.
+        pytest.skip(f"lsns exited {proc.returncode}: {proc.stderr.strip() or 'no message'}")
     return {
         (n["type"], int(n["ns"])): (int(n["nprocs"]), int(n["pid"]))
         for n in json.loads(proc.stdout)["namespaces"]
