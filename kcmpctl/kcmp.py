@@ -9,14 +9,13 @@ reaped has NULL mm, files, fs, io_context and SysV undo list, so
 
 from __future__ import annotations
 
-import atexit
-import contextlib
 import errno
 import os
 from collections.abc import Sequence
 from typing import NamedTuple
 
 from . import _syscall, procs
+from ._reference import NullReference, null_reference
 from .errors import (
     CHANGED,
     DENIED,
@@ -66,61 +65,6 @@ class Comparison(NamedTuple):
     def shared(self) -> bool:
         """One kernel object, present in both: never true for two absent objects."""
         return self.order is Order.EQUAL and not self.absent
-
-
-# ------------------------------------------------------------------ the reference zombie
-
-
-_TRUE = ("/bin/true", "/usr/bin/true")
-
-
-class NullReference:
-    """An exited, unreaped child: kcmp against it is 0 exactly for NULL objects."""
-
-    def __init__(self) -> None:
-        self.pid = self._spawn()
-        atexit.register(self.close)
-
-    @staticmethod
-    def _spawn() -> int:
-        pid = 0
-        for true in _TRUE:
-            try:
-                pid = os.posix_spawn(true, [true], {})
-                break
-            except OSError:
-                continue
-        if not pid:
-            pid = os.fork()
-            if pid == 0:  # pragma: no cover - the child leaves at once
-                os._exit(0)
-        # WNOWAIT: wait until it is a zombie but leave it unreaped.
-        os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
-        return pid
-
-    def alive(self) -> bool:
-        """Still our unreaped zombie (nobody else reaped it and reused its PID)."""
-        try:
-            return os.waitid(os.P_PID, self.pid, os.WEXITED | os.WNOWAIT | os.WNOHANG) is not None
-        except ChildProcessError:
-            return False
-
-    def close(self) -> None:
-        if self.pid:
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(self.pid, 0)
-            self.pid = 0
-
-
-_reference: NullReference | None = None
-
-
-def null_reference() -> NullReference:
-    """The process-wide reference zombie, made on first use and replaced if reaped."""
-    global _reference
-    if _reference is None or not _reference.alive():
-        _reference = NullReference()
-    return _reference
 
 
 # ---------------------------------------------------------------------------- calls

@@ -18,6 +18,7 @@ from .options import (
     flatten,
     freeze_option,
     freezer,
+    nullable_type,
     output_options,
     type_option,
 )
@@ -38,6 +39,8 @@ Examples:
 @click.command(
     cls=ScanCommand,
     kcmp_needed=any_kcmp_type,
+    reference_needed=lambda params: nullable_type(params)
+    and not any(":" in o for o in params["operands"]),
     epilog=EPILOG,
     short_help="Compare two processes, or two fds.",
 )

@@ -120,20 +120,28 @@ class ScanCommand(ListingCommand):
 
     Not while completing or answering -H (nothing is read then).  *kcmp_needed*,
     given the parsed parameters, says whether this run calls kcmp at all (namespace
-    types are read from /proc alone); by default it does.
+    types are read from /proc alone); by default it does.  *reference_needed* says
+    whether it compares a type that a process may lack: the reference zombie is then
+    spawned first, and exits while the command's modules load.
     """
 
     def __init__(
         self,
         *args: Any,
         kcmp_needed: Callable[[dict[str, Any]], bool] | None = None,
+        reference_needed: Callable[[dict[str, Any]], bool] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
         self.kcmp_needed = kcmp_needed
+        self.reference_needed = reference_needed
 
     def invoke(self, ctx: click.Context) -> Any:
         if not ctx.resilient_parsing:
+            if self.reference_needed is not None and self.reference_needed(ctx.params):
+                from .._reference import start
+
+                start()
             preflight(kcmp=self.kcmp_needed is None or self.kcmp_needed(ctx.params))
         return super().invoke(ctx)
 
@@ -156,6 +164,12 @@ def any_kcmp_type(params: dict[str, Any]) -> bool:
     """Whether ``-t`` asks for a kcmp type (none given: the six task types)."""
     types = flatten(params.get("types") or ())
     return not types or any(isinstance(r, Resource) for r in types)
+
+
+def nullable_type(params: dict[str, Any]) -> bool:
+    """Whether ``-t`` asks for a type a process may lack (none given: the task types)."""
+    types = flatten(params.get("types") or ())
+    return not types or any(isinstance(r, Resource) and r.nullable for r in types)
 
 
 def list_columns(out: Terminal, available: Sequence[Column], defaults: Sequence[str]) -> None:
