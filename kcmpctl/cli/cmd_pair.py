@@ -39,8 +39,7 @@ Examples:
 @click.command(
     cls=ScanCommand,
     kcmp_needed=any_kcmp_type,
-    reference_needed=lambda params: nullable_type(params)
-    and not any(":" in o for o in params["operands"]),
+    reference_needed=lambda params: nullable_type(params) and _pids(params["operands"]),
     epilog=EPILOG,
     short_help="Compare two processes, or two fds.",
 )
@@ -129,6 +128,11 @@ def pair(
             title = f"{_name(pid1)} and {_name(pid2)}"
         out.table(out.columns(view.COLUMNS, defaults), map(view.table_row, records), title=title)
     return report.status
+
+
+def _pids(operands: tuple[str, ...]) -> bool:
+    """Whether the operands look like two PIDs (not PID:FD): checked in full later."""
+    return len(operands) == 2 and not any(":" in o for o in operands)
 
 
 def _compare(s1: Side, s2: Side, resource: AnyResource, frozen: bool) -> Comparison:
