@@ -30,6 +30,7 @@ from .kcmp import (
     Order,
     Resource,
     Side,
+    alone,
     blame,
     compare,
     culprit,
@@ -271,12 +272,14 @@ class _Fd:
 
 
 class _Unusable(Exception):
-    """*fd* can no longer be compared: its process exited or denies us, or it closed."""
+    """*fd* can no longer be compared: its process exited or denies us, or it closed;
+    or (EAGAIN) the fds of one call, *fd* first, kept closing and opening again."""
 
-    def __init__(self, fd: _Fd, code: int) -> None:
+    def __init__(self, fd: _Fd, code: int, *others: _Fd) -> None:
         super().__init__(fd, code)
         self.fd = fd
         self.code = code
+        self.fds = (fd, *others)
 
 
 def find_holders(
@@ -408,6 +411,9 @@ _FILE = int(Resource.FILE)
 _ORDERS = tuple(Order)
 #: kcmp's 0/1/2/3 as a comparator's 0/-1/1 (3, never returned, is at least not equal)
 _SIGNS = (0, -1, 1, 1)
+#: Calls made again when an fd was closed at the moment of one and is open again: a
+#: process that closes and reuses fd numbers all the time.
+_AGAIN = 4
 
 
 class _Search:
@@ -524,19 +530,23 @@ class _Search:
 
     def _epoll_order(self, fd: _Fd, reg: Registration) -> Order:
         slot = self._slot
-        slot.tfd, slot.toff = reg.tfd, reg.toff
-        if self._bare is not None:
-            answer = self._bare(
-                self._nr, fd.task, self.epoll.task, _EPOLL_TFD, fd.fd, self._address
-            )
-            if answer >= 0:
-                return _ORDERS[answer]
-        try:  # again through the seam, which names what failed
-            return epoll_order(fd.side, fd.fd, self.epoll, self.epfd, reg.tfd, reg.toff)
-        except NoSuchRegistration:
-            raise
-        except KcmpError as err:
-            raise self._unusable(err.errno or 0, fd, err=err) from err
+        for _ in range(_AGAIN):
+            slot.tfd, slot.toff = reg.tfd, reg.toff
+            if self._bare is not None:
+                answer = self._bare(
+                    self._nr, fd.task, self.epoll.task, _EPOLL_TFD, fd.fd, self._address
+                )
+                if answer >= 0:
+                    return _ORDERS[answer]
+            try:  # again through the seam, which names what failed
+                return epoll_order(fd.side, fd.fd, self.epoll, self.epfd, reg.tfd, reg.toff)
+            except NoSuchRegistration:
+                raise
+            except KcmpError as err:
+                gone = self._unusable(err.errno or 0, fd, err=err)
+                if gone is not None:
+                    raise gone from err
+        raise _Unusable(fd, errno.EAGAIN)
 
     def _search(self, bucket: _Bucket, reg: Registration) -> list[_Fd]:
         while True:
@@ -547,15 +557,20 @@ class _Search:
                 bucket.reindex()
 
     def _file_cmp(self, a: _Fd, b: _Fd) -> int:
-        if self._bare is not None:
-            answer = self._bare(self._nr, a.task, b.task, _FILE, a.fd, b.fd)
-            if answer >= 0:
-                return _SIGNS[answer]
-        try:  # again through the seam, which names what failed
-            order = raw_kcmp(a.task, b.task, Resource.FILE, a.fd, b.fd)
-        except OSError as err:
-            raise self._unusable(err.errno or 0, a, b) from err
-        return -1 if order is Order.LESS else 0 if order is Order.EQUAL else 1
+        for _ in range(_AGAIN):
+            if self._bare is not None:
+                answer = self._bare(self._nr, a.task, b.task, _FILE, a.fd, b.fd)
+                if answer >= 0:
+                    return _SIGNS[answer]
+            try:  # again through the seam, which names what failed
+                order = raw_kcmp(a.task, b.task, Resource.FILE, a.fd, b.fd)
+            except OSError as err:
+                gone = self._unusable(err.errno or 0, a, b)
+                if gone is not None:
+                    raise gone from err
+                continue
+            return -1 if order is Order.LESS else 0 if order is Order.EQUAL else 1
+        raise _Unusable(a, errno.EAGAIN, b)
 
     def _equal_run(self, fds: list[_Fd], reg: Registration, hints: list[int]) -> list[_Fd]:
         """The run of sorted *fds* that is *reg*'s file, looked for first at *hints*.
@@ -602,15 +617,22 @@ class _Search:
             hi += 1
         return lo, hi
 
-    def _unusable(self, code: int, *fds: _Fd, err: KcmpError | None = None) -> Exception:
+    def _unusable(self, code: int, *fds: _Fd, err: KcmpError | None = None) -> Exception | None:
         """The first of *fds* that cannot be compared even with itself, else the error.
 
         If each fd still compares with itself, the trouble is the epoll's own (its
-        process exited, or it was closed): that is raised, not passed over.
+        process exited, or it was closed): that is raised, not passed over.  None when
+        the epoll is open too: one of *fds* was closed at the moment of the call and
+        its number is in use again (a process that closes and reuses fds all the
+        time), and the call is made again.
         """
         sides = [fd.side for fd in fds]
         found = culprit(sides, Resource.FILE)
         if found is None:
+            if code == errno.EBADF and not alone(
+                Side(self.epoll.pid, self.epoll.task, self.epfd), Resource.FILE
+            ):
+                return None
             return err if err is not None else blame(code, sides, Resource.FILE)
         which, own = found
         fd = fds[sides.index(which)]
@@ -621,6 +643,10 @@ class _Search:
     def _drop(self, fds: list[_Fd], gone: _Unusable) -> None:
         """Remove what *gone* makes unusable from *fds*, in place (order is kept)."""
         pid = gone.fd.pid
+        if gone.code == errno.EAGAIN:
+            self.changed += (f for f in gone.fds if f not in self.changed)
+            fds[:] = [f for f in fds if f not in gone.fds]
+            return
         if gone.code == errno.EBADF:
             # Closed, and maybe the whole fd table with it (an exiting process).
             fds[:] = [

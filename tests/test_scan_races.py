@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -171,3 +173,59 @@ def test_epoll_cli_answer_with_a_changing_fd(kcmpctl: Run, family: Start, tmp_pa
     assert target["status"] == "moved"
     holders = [(h["pid"], h["fd"]) for h in target["holders"]]
     assert holders in ([(p, 9), (c, 20)], [(p, 9), (c, 5), (c, 20)])
+
+
+#: A process whose epoll gains and loses registrations all the time: each round opens
+#: two eventfds, registers both and closes them, so their fd numbers are closed and
+#: reused within microseconds.  Every eventfd is one anonymous inode: each of them is a
+#: candidate for every eventfd registration.  The first six stay.
+CHURN = r"""
+import os, select
+ep = select.epoll()
+steady = []
+for _ in range(6):
+    e = os.eventfd(0)
+    ep.register(e, select.EPOLLIN)
+    steady.append(e)
+print(ep.fileno(), *steady, flush=True)
+while True:
+    a, b = os.eventfd(0), os.eventfd(0)
+    ep.register(a, select.EPOLLIN)
+    ep.register(b, select.EPOLLIN)
+    os.close(a)
+    os.close(b)
+"""
+
+
+def test_epoll_an_fd_closed_and_reused_mid_scan_is_no_trouble() -> None:
+    # An fd closed at the moment it was compared, and open again (another eventfd at
+    # the same number) when asked why, is no trouble with the epoll: the call is made
+    # again.  Every steady registration is answered exactly, or its fd is reported as
+    # changed (it was compared beside one that changed all the time): never a holder
+    # that is not the file, never one left out without a word.
+    proc = subprocess.Popen([sys.executable, "-c", CHURN], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        epfd, *steady = map(int, proc.stdout.readline().split())
+        pid = proc.pid
+        wrong: list[str] = []
+        deadline = time.monotonic() + 12
+        scans = 0
+        while time.monotonic() < deadline and scans < 1500:
+            scans += 1
+            listing = find_holders(pid, epfd, read_registrations(pid, epfd), [])
+            changed = {s.fd for s in listing.skipped if s.error.reason == CHANGED}
+            if len(changed) < len(listing.skipped):
+                wrong.append(f"skipped {listing.skipped}")
+            by_tfd = {t.registration.tfd: t for t in listing.targets}
+            for fd in steady:
+                target = by_tfd.get(fd)
+                holders = [] if target is None else [(h.pid, h.fd) for h in target.holders]
+                if holders != [(pid, fd)] and not (holders == [] and fd in changed):
+                    wrong.append(f"{fd}: {holders}")
+        assert wrong == []
+    finally:
+        proc.kill()
+        proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
