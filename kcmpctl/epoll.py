@@ -326,9 +326,13 @@ def find_holders(
             for reg in regs:
                 found[reg.tfd, reg.toff] = search.prove_each(_Bucket(fds, pid), reg, walk_costs)
         else:
-            bucket = _Bucket(search.sort(fds), pid)
-            for reg in regs:
-                found[reg.tfd, reg.toff] = search.find(bucket, reg)
+            by_id = search.by_eventfd_id(fds, regs, pid)
+            found.update(by_id)
+            rest = [reg for reg in regs if (reg.tfd, reg.toff) not in by_id]
+            if rest:
+                bucket = _Bucket(search.sort(fds), pid)
+                for reg in rest:
+                    found[reg.tfd, reg.toff] = search.find(bucket, reg)
     targets = []
     for reg in registrations:
         holders = found[reg.tfd, reg.toff]
@@ -406,6 +410,13 @@ def _hints(bucket: _Bucket, reg: Registration) -> list[int]:
     return list(dict.fromkeys(h for h in hints if h is not None))
 
 
+class _NotIt(enum.Enum):
+    NOT_IT = enum.auto()
+
+
+#: A copied fd that is not the registered file (or an eventfd nobody was seen holding)
+_NOT_IT = _NotIt.NOT_IT
+
 _EPOLL_TFD = int(Resource.EPOLL_TFD)
 _FILE = int(Resource.FILE)
 _ORDERS = tuple(Order)
@@ -452,6 +463,85 @@ class _Search:
         for item, reason in settled.failed.items():
             self._drop(ordered, _Unusable(item, int(reason)))
         return ordered
+
+    def by_eventfd_id(
+        self, fds: list[_Fd], regs: Sequence[Registration], pid: int
+    ) -> dict[tuple[int, int], list[_Fd] | None]:
+        """The holders of those of *regs* that are eventfds, found without sorting *fds*.
+
+        Each eventfd has an id of its own (:func:`~kcmpctl.procs.eventfd_id`), which
+        splits the anonymous inode's bucket by file.  But ids are read at one moment and
+        a registration is proven at another: an fd of *pid* that changes in between
+        would send the search to another file's fds and miss every holder of the
+        registered one.  So the registration is proven against a copy of that fd taken
+        into this process (pidfd_getfd), which nothing else can change: the copy's id
+        is the registered file's, and each fd read with that id is compared with the
+        copy.  Every fd that holds the file throughout the scan is found; one that
+        changes may be missed, as in a sort.  Registrations left out (no fd of *pid*
+        at their number or data word, not an eventfd, pidfd_getfd refused) are for the
+        sort.
+        """
+        ids: dict[int, list[_Fd]] = {}
+        own: dict[int, _Fd] = {}
+        for f in fds:
+            key = procs.eventfd_id(f.task, f.fd)
+            if key is not None:
+                ids.setdefault(key, []).append(f)
+                if f.pid == pid:
+                    own[f.fd] = f
+        resolved: dict[tuple[int, int], list[_Fd] | None] = {}
+        if not own:
+            return resolved
+        task = next(iter(own.values())).task
+        try:
+            pidfd = os.pidfd_open(task)
+        except OSError:
+            return resolved
+        try:
+            for reg in regs:
+                for number in dict.fromkeys((reg.tfd, reg.data)):
+                    if number not in own:
+                        continue
+                    try:
+                        copy = _syscall.pidfd_getfd(pidfd, number)
+                    except OSError as err:
+                        if err.errno == errno.EBADF:  # closed since it was listed
+                            continue
+                        return resolved  # no ptrace attach access, or no such call
+                    try:
+                        holders = self._holding(copy, reg, ids)
+                    finally:
+                        os.close(copy)
+                    if holders is not _NOT_IT:
+                        resolved[reg.tfd, reg.toff] = holders
+                        break
+        finally:
+            os.close(pidfd)
+        return resolved
+
+    def _holding(
+        self, copy: int, reg: Registration, ids: dict[int, list[_Fd]]
+    ) -> list[_Fd] | _NotIt | None:
+        """The fds in *ids* that are the file at fd *copy* of this process, if that is
+        *reg*'s; None if *reg* is gone; :data:`_NOT_IT` if the copy proves nothing."""
+        me = os.getpid()
+        mine = _Fd(me, me, copy)
+        try:
+            if self._epoll_order(mine, reg) is not Order.EQUAL:
+                return _NOT_IT
+        except NoSuchRegistration:
+            return None
+        found = []
+        for f in ids.get(procs.eventfd_id(me, copy) or -1, ()):
+            try:
+                if self._file_cmp(f, mine) == 0:
+                    found.append(f)
+            except _Unusable as gone:
+                if gone.code == errno.EPERM:
+                    self.skipped.setdefault(gone.fd.pid, _denied(gone.fd.pid))
+        # Nobody found holding it when the ids were read: the fd copied changed
+        # meanwhile, or the file is no eventfd.  The sort tells.
+        return found or _NOT_IT
 
     def _settle_cmp(self, a: _Fd, b: _Fd) -> int:
         try:

@@ -276,6 +276,32 @@ def fd_snapshot(pid: int, fd: int, tid: int | None = None) -> FdSnapshot | None:
     return FdSnapshot(decode(target), decode(info), st.st_dev, st.st_ino)
 
 
+def eventfd_id(pid: int, fd: int) -> int | None:
+    """The ``eventfd-id`` in the fdinfo of fd *fd* of *pid*; ``None`` if that fd is not
+    an eventfd (or is closed, gone or denied).
+
+    Every eventfd shares one anonymous inode, so stat() cannot tell them apart; the id
+    can.  It is unique among live eventfds (an IDA the kernel frees with the eventfd),
+    and an eventfd has one open file description (its /proc link cannot be opened
+    again, ENXIO): two fds read with different ids were different descriptions when
+    each was read.  Linux 5.2 and later.
+    """
+    try:
+        f = os.open(f"{PROC}/{pid}/fdinfo/{fd}", os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        info = os.read(f, 4096)
+    except OSError:
+        return None
+    finally:
+        os.close(f)
+    at = info.find(b"\neventfd-id:")
+    if at < 0:
+        return None
+    return int(info[at + 12 : info.index(b"\n", at + 1)])
+
+
 def read_fdinfo(pid: int, fd: int) -> str | None:
     try:
         with open(f"{PROC}/{pid}/fdinfo/{fd}", "rb") as f:

@@ -45,6 +45,7 @@
  *                      parent's); their output lines come first, then NAME's PID
  *   tunshare:NAME:FLAGS a pthread that calls unshare(FLAGS); prints its TID
  *   openfd:FD:PATH     open(PATH, O_RDWR) placed at fd FD (a FIFO opens without blocking)
+ *   eventfd:FD         eventfd(2) placed at fd FD
  *   nest:NAME:N        fork(2) child that runs the next N OPs itself (they may nest), then
  *                      waits; the parent prints NAME PID once they are done and goes on
  *                      after them
@@ -526,6 +527,13 @@ static int op(char *spec, char **rest, int nrest) {
     } else if (!strcmp(spec, "openfd")) {
         int fd = open(arg, O_RDWR), at = atoi(name);
         if (fd < 0) die("open");
+        if (fd != at) {
+            if (dup2(fd, at) < 0) die("dup2");
+            close(fd);
+        }
+    } else if (!strcmp(spec, "eventfd")) {
+        int fd = eventfd(0, 0), at = atoi(name);
+        if (fd < 0) die("eventfd");
         if (fd != at) {
             if (dup2(fd, at) < 0) die("dup2");
             close(fd);
