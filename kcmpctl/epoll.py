@@ -22,6 +22,7 @@ import os
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from . import _syscall, procs
 from .errors import KcmpError, NoSuchRegistration, from_errno
@@ -70,10 +71,16 @@ _MINORMASK = (1 << _MINORBITS) - 1
 
 def decode_events(mask: int) -> list[str]:
     """An event mask to names, lowest bit first; a bit without a name as hex."""
+    return list(_event_names(mask))
+
+
+@functools.lru_cache(maxsize=256)
+def _event_names(mask: int) -> tuple[str, ...]:
+    # An epoll of thousands of registrations has a handful of masks.
     names = [name for bit, name in EVENT_BITS if mask & bit]
     unknown = mask & ~_KNOWN_BITS
     names += [f"0x{1 << i:x}" for i in range(unknown.bit_length()) if unknown >> i & 1]
-    return names
+    return tuple(names)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +108,8 @@ class Registration:
 
 
 _FIELD = re.compile(r"(\w+):\s*(\S+)")
+#: how words 2, 4, 6 and 8 of a ``tfd:`` line begin, as fs/eventpoll.c prints it
+_LAYOUT = ["even", "data", "pos:", "sdev"]
 
 
 def parse_fdinfo(text: str) -> list[Registration]:
@@ -116,21 +125,24 @@ def parse_fdinfo(text: str) -> list[Registration]:
     for line in text.splitlines():
         if not line.startswith("tfd:"):
             continue
-        fields = dict(_FIELD.findall(line))
-        tfd = int(fields["tfd"])
+        parts = line.split()
+        if [p[:4] for p in parts[2:9:2]] == _LAYOUT and parts[7][:4] == "ino:":
+            # The kernel's own layout, read by position: a big epoll has 10,000 lines.
+            tfd, events, data = int(parts[1]), int(parts[3], 16), int(parts[5], 16)
+            ino, sdev = int(parts[7][4:], 16), int(parts[8][5:], 16)
+        else:
+            fields = dict(_FIELD.findall(line))
+            tfd, events, data = (
+                int(fields["tfd"]),
+                int(fields["events"], 16),
+                int(fields["data"], 16),
+            )
+            ino, sdev = int(fields["ino"], 16), int(fields["sdev"], 16)
         toff = seen.get(tfd, 0)
         seen[tfd] = toff + 1
-        registrations.append(
-            Registration(
-                tfd=tfd,
-                toff=toff,
-                events=int(fields["events"], 16),
-                data=int(fields["data"], 16),
-                ino=int(fields["ino"], 16),
-                sdev=int(fields["sdev"], 16),
-            )
-        )
-    return sorted(registrations, key=lambda r: (r.tfd, r.toff))
+        registrations.append(Registration(tfd, toff, events, data, ino, sdev))
+    registrations.sort(key=lambda r: (r.tfd, r.toff))
+    return registrations
 
 
 class Status(enum.Enum):
@@ -259,8 +271,9 @@ def visible_processes(pid: int) -> list[int]:
 # -------------------------------------------------------------------- proving holders
 
 
-@dataclass(frozen=True, slots=True)
-class _Fd:
+class _Fd(NamedTuple):
+    """One fd of a process searched (a tuple: some 13,000 are made for a big epoll)."""
+
     pid: int
     #: the ID kcmp and /proc are given: a live thread when the leader has exited
     task: int
@@ -377,9 +390,10 @@ def _fdless(task: int) -> bool:
 
 
 def _target(pid: int, reg: Registration, found: list[_Fd]) -> Target:
-    found = sorted(found, key=lambda f: (f.pid != pid, f.pid, f.fd))
-    holders = tuple(Holder(f.pid, f.fd) for f in found)
-    own = [h.fd for h in holders if h.pid == pid]
+    if len(found) > 1:
+        found = sorted(found, key=lambda f: (f.pid != pid, f.pid, f.fd))
+    holders = tuple([Holder(f.pid, f.fd) for f in found])
+    own = [f.fd for f in found if f.pid == pid]
     if reg.tfd in own:
         status = Status.OK
     elif own:
