@@ -294,16 +294,7 @@ def test_whole_machine_groups_as_lsns_does(family: Spawn) -> None:
     ours: dict[tuple[str, int], list[int]] = {}
     for row in json.loads(proc.stdout)["resources"]:
         for ns in row["namespaces"]:
-            ours[(row["type"], ns["ns"])] = list(ns["pids"])
-        # lsns counts a zombie where its link can still be read (user, pid); kcmpctl
-        # skips it, saying so: counted here in the namespace its link names.
-        for skip in row["skipped"]:
-            if skip["reason"].startswith("zombie"):
-                try:
-                    key = (row["type"], inode(skip["pid"], row["type"]))
-                except OSError:  # reaped since, or no such link for a zombie
-                    continue
-                ours.setdefault(key, []).append(skip["pid"])
+            ours[(row["type"], ns["ns"])] = ns["pids"]
     me = os.getpid()
     checked = 0
     held_by_zombies = _zombie_namespaces()
