@@ -284,9 +284,22 @@ def _compare_gaps(
     """Compare each neighbour pair whose sign is not *known*; drop items that fail and
     compare across the gap each leaves.  Signs > 0 mark where a run out of order
     begins."""
+    # First without the bookkeeping a failure needs (n calls a type, most of them
+    # failing nowhere); at a failure, from the start with what was compared known,
+    # so only the call that failed is made again.
+    signs: list[int] = []
+    append = signs.append
+    try:
+        for i in range(len(items) - 1):
+            sign = known[i]
+            append(cmp(items[i], items[i + 1]) if sign is None else sign)
+    except ItemFailed:
+        known = [*signs, *known[len(signs) :]]
+    else:
+        return items, signs
     kept: list[T] = []
     at: list[int] = []  # index in *items* of each kept item
-    signs: list[int] = []
+    signs = []
     for j, item in enumerate(items):
         while kept:
             sign = known[j - 1] if at[-1] == j - 1 else None
