@@ -16,7 +16,10 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
+
+if TYPE_CHECKING:
+    import click
 
 #: the statuses main() returns; ExitStatus (status.py) names them for the rest
 _TROUBLE, _INTERRUPTED = 2, 130
@@ -160,6 +163,25 @@ def _alone() -> bool:
     return threading is None or threading.active_count() == 1
 
 
+def _usage_message(err: click.UsageError) -> str:
+    """click's message, with what the user typed quoted as typed: click quotes it with
+    repr(), whose escapes the one escaping rule would then escape again."""
+    import click
+
+    command = getattr(err, "command_name", None)  # NoSuchCommand: click 8.4 and later
+    if isinstance(err, click.NoSuchOption):
+        message = f"No such option '{err.option_name}'."
+    elif isinstance(command, str):
+        message = f"No such command '{command}'."
+    else:
+        return err.format_message()
+    possible = [f"'{p}'" for p in sorted(getattr(err, "possibilities", None) or ())]
+    if possible:
+        listed = ", ".join(possible[:-1]) + " or " if len(possible) > 1 else ""
+        message += f" (did you mean {listed}{possible[-1]}?)"
+    return message
+
+
 def _run(argv: Sequence[str] | None) -> int:
     global _loading
     import click
@@ -188,7 +210,7 @@ def _run(argv: Sequence[str] | None) -> int:
         return ExitStatus.TROUBLE
     except click.UsageError as err:
         hint = f" (try '{err.ctx.command_path} --help')" if err.ctx is not None else ""
-        return _fail(err.format_message() + hint)
+        return _fail(_usage_message(err) + hint)
     except click.ClickException as err:
         return _fail(err.format_message())
     except (click.Abort, KeyboardInterrupt):

@@ -403,7 +403,7 @@ def test_missing_p_process_is_trouble_but_the_listing_is_printed(
         ),
         (
             ["1", "3", "--check", "4", "1:4", "--toff", "-1"],
-            "Invalid value for '--toff': -1 is not in the range 0<=x<=4294967295.",
+            "Invalid value for '--toff': invalid number '-1': not a non-negative decimal number",
         ),
         (
             ["1", "3", "-p", ",,"],

@@ -19,7 +19,7 @@ from .options import (
     output_options,
     pids_option,
 )
-from .params import FdType, PidFdType, PidType
+from .params import FdType, NumberType, PidFdType, PidType
 
 TOFF_MAX = 0xFFFFFFFF  # struct kcmp_epoll_slot's toff is a u32
 
@@ -51,7 +51,7 @@ Examples:
 )
 @click.option(
     "--toff",
-    type=click.IntRange(0, TOFF_MAX),
+    type=NumberType(TOFF_MAX),
     metavar="N",
     help="With --check: the N-th registration made under TFD (default 0).",
 )

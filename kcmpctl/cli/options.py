@@ -14,7 +14,7 @@ from ..render.terminal import Terminal
 from ..resources import TYPE_GROUPS, AnyResource, Resource
 from ..status import ExitStatus
 from . import complete
-from .params import PidListType, PidType, RegexType, TypeListType, UserType
+from .params import ChoiceType, PidListType, PidType, RegexType, TypeListType, UserType
 
 if TYPE_CHECKING:
     from ..procs import Selection
@@ -253,7 +253,7 @@ def output_options(
             ),
             click.option(
                 "--color",
-                type=click.Choice(["auto", "always", "never"]),
+                type=ChoiceType(["auto", "always", "never"]),
                 default="auto",
                 show_default=True,
                 help="Colour the output.",

@@ -37,14 +37,19 @@ def parse_pid(text: str, what: str = "PID", limit: int | None = None) -> int:
     return value
 
 
-def parse_fd(text: str) -> int:
+def parse_number(text: str, what: str, limit: int) -> int:
+    """A non-negative decimal number up to *limit*, or :class:`ValueError`."""
     text = text.strip()
     if not text.isdigit() or not text.isascii():
-        raise ValueError(f"invalid fd '{text}': not a non-negative decimal number")
+        raise ValueError(f"invalid {what} '{text}': not a non-negative decimal number")
     value = int(text)
-    if value > FD_MAX:
-        raise ValueError(f"invalid fd '{text}': out of range (0..{FD_MAX})")
+    if value > limit:
+        raise ValueError(f"invalid {what} '{text}': out of range (0..{limit})")
     return value
+
+
+def parse_fd(text: str) -> int:
+    return parse_number(text, "fd", FD_MAX)
 
 
 def parse_operand(text: str) -> tuple[int, int | None]:
@@ -52,6 +57,30 @@ def parse_operand(text: str) -> tuple[int, int | None]:
     pid_text, colon, fd_text = text.partition(":")
     pid = parse_pid(pid_text)
     return pid, (parse_fd(fd_text) if colon else None)
+
+
+class NumberType(_Param):
+    """A non-negative decimal number up to *limit*."""
+
+    name = "number"
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int):
+            return value
+        try:
+            return parse_number(str(value), "number", self.limit)
+        except ValueError as err:
+            self.fail(str(err), param, ctx)
+
+
+class ChoiceType(click.Choice):  # type: ignore[type-arg]
+    """One of a few words; a wrong one quoted as typed (click's own message uses repr())."""
+
+    def get_invalid_choice_message(self, value: Any, ctx: click.Context | None) -> str:
+        return f"invalid choice '{value}' (choose from {', '.join(map(str, self.choices))})"
 
 
 class PidType(_Param):
@@ -198,14 +227,14 @@ class KeyListType(_Param):
     ) -> list[str]:
         if isinstance(value, list):
             return value
-        names = [n.strip().lower() for n in str(value).split(",")]
-        if not all(names):
+        typed = [n.strip() for n in str(value).split(",")]
+        if not all(typed):
             self.fail(f"invalid key list '{value}': empty entry", param, ctx)
-        for name in names:
-            if name not in self.allowed:
+        for name in typed:
+            if name.lower() not in self.allowed:
                 choices = ", ".join(self.allowed)
                 self.fail(f"unknown key '{name}' (choose from {choices})", param, ctx)
-        return names
+        return [name.lower() for name in typed]
 
     def shell_complete(
         self, ctx: click.Context, param: click.Parameter, incomplete: str

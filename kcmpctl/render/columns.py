@@ -37,14 +37,14 @@ class ColumnError(ValueError):
 def parse_spec(spec: str, available: Sequence[Column]) -> tuple[bool, list[str]]:
     """``"A,B"`` or ``"+A,B"`` to (add-to-defaults, [names]); unknown names raise."""
     add = spec.startswith("+")
-    names = [n.strip().upper() for n in spec.lstrip("+").split(",") if n.strip()]
-    if not names:
-        raise ColumnError(f"empty column list {spec!r}")
+    typed = [n.strip() for n in spec.lstrip("+").split(",") if n.strip()]
+    if not typed:
+        raise ColumnError(f"empty column list '{spec}'")
     known = {c.name for c in available}
-    for name in names:
-        if name not in known:
-            raise ColumnError(f"unknown column {name!r} (-H lists them)")
-    return add, names
+    for name in typed:
+        if name.upper() not in known:
+            raise ColumnError(f"unknown column '{name}' (-H lists them)")
+    return add, [name.upper() for name in typed]
 
 
 def choose(available: Sequence[Column], defaults: Sequence[str], spec: str | None) -> list[Column]:
