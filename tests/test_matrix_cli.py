@@ -156,6 +156,9 @@ def test_pid_1_named_is_trouble_found_by_a_selector_is_not(kcmpctl: Run) -> None
         ["fds"],
         ["fds", "-r"],
         ["fds", "-q"],
+        ["tree"],
+        ["tree", "-r"],
+        ["tree", "-q"],
     ],
     ids=" ".join,
 )

@@ -134,8 +134,8 @@ def tree(
     for pid, reason in result.uncompared(wanted).items():
         out.warn(f"process {pid}: {explain(reason)}")
         report.fail()
-    if not roots and not result.missing:
-        out.warn("no process matches the selection")
+    # Nothing selected, as matrix and fds: no message, status 1 (grep finding nothing).
+    report.differ(not roots and not result.missing)
 
     names = [r.cli_name for r in resources]
     if out.mode == "json":
