@@ -193,6 +193,14 @@ def test_noheadings_means_no_titles_either(family: Spawn, kcmpctl: Run) -> None:
     low, high = sorted([fam.pid, fam["c"]])
     assert [line.split()[:3] for line in out.splitlines()] == [["files", "2", f"{low},{high}"]]
 
+    # The grid: no title and no legend, a block of rows per type in the order of -t.
+    _, out, _ = kcmpctl("matrix", "-p", ",".join(pair), "-t", "files,vm", "--grid", "-n")
+    files, vm = out.split("\n\n")
+    assert [line.split()[:2] for line in files.splitlines()] == [["1", str(low)], ["2", str(high)]]
+    assert [line.split()[2:] for line in files.splitlines()] == [["famhelper", "=", "="]] * 2
+    assert sorted(line.split()[1] for line in vm.splitlines()) == [str(low), str(high)]
+    assert all(line.split()[3] in "=<>" for line in vm.splitlines())
+
 
 def test_arguments_in_messages_are_escaped_once(kcmpctl: Run) -> None:
     # Quoted as typed, then escaped by the one rule: not repr()'s escapes, escaped again.
@@ -202,3 +210,29 @@ def test_arguments_in_messages_are_escaped_once(kcmpctl: Run) -> None:
     status, _, err = kcmpctl("matrix", "-u", "x\x1b")
     assert status == 2
     assert "unknown user 'x\\x1b'" in err
+
+
+@pytest.mark.parametrize(
+    ("args", "quoted"),
+    [
+        (["pair", "1", "2", "--color", "x\x1b"], "invalid choice 'x\\x1b'"),
+        (["epoll", "1", "3", "--check", "3", "1:4", "--toff", "x\x1b"], "number 'x\\x1b'"),
+        (["matrix", "-o", "x\x1b"], "unknown column 'x\\x1b'"),
+        (["tree", "-o", "+Pid,x\\y"], "unknown column 'x\\x5cy'"),
+        (["fds", "--across", "-H"], "unknown key '-H'"),
+        (["nosuch\x1b"], "No such command 'nosuch\\x1b'."),
+        (["matrix", "--grups\x1b"], "No such option '--grups\\x1b'."),
+        (["matrix", "--grups"], "No such option '--grups'. (did you mean '--groups',"),
+    ],
+    ids=lambda v: " ".join(v) if isinstance(v, list) else "",
+)
+def test_every_message_quotes_arguments_as_typed(
+    kcmpctl: Run, args: list[str], quoted: str
+) -> None:
+    # click's own messages quote with repr(): ESC would show as \x5cx1b, a value's case
+    # would change. What the user typed, escaped once.
+    status, out, err = kcmpctl(*args)
+    assert (status, out) == (2, "")
+    assert quoted in err
+    assert "\\x5cx" not in err
+    assert err.count("\n") == 1

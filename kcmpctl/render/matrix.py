@@ -244,9 +244,22 @@ def print_groups(
     if records:
         out.table(columns, records)
         out.line("")
-    out.table(SUMMARY_COLUMNS, [counts(r) for r in matrix.results])
+    from .terminal import terminal_width
+
+    numbers = [counts(r) for r in matrix.results]
+    if out.stdout.isatty() and _width(SUMMARY_COLUMNS, numbers) > terminal_width():
+        # A terminal too narrow for the closing table: the same numbers in words.
+        for result in matrix.results:
+            out.prose(f"{result.resource.cli_name}: {summary(result)}")
+    else:
+        out.table(SUMMARY_COLUMNS, numbers)
     for line in skipped_lines(matrix):
         out.prose(escape_human(line), "warn")
+
+
+def _width(columns: Sequence[Column], records: Sequence[Mapping[str, Cell]]) -> int:
+    """A table's natural width: its widest cells, two spaces between columns."""
+    return sum(max([len(c.name), *(len(str(r[c.key])) for r in records)]) + 2 for c in columns) - 2
 
 
 # --------------------------------------------------------------------------- grid
@@ -314,9 +327,10 @@ def print_grid(out: Terminal, matrix: Matrix) -> None:
     for number, result in enumerate(matrix.results):
         if number:
             out.line("")
-        words = summary(result, "threads" if threads else "processes")
-        title = f"{result.resource.cli_name}: {object_of(result.resource)}; {words}"
-        out.prose(title, "bold")
+        if out.headings:  # -n: no headings, the titles and the legend included
+            words = summary(result, "threads" if threads else "processes")
+            title = f"{result.resource.cli_name}: {object_of(result.resource)}; {words}"
+            out.prose(title, "bold")
         order = grid_order(rows, result)
         reasons = {s.id: s.reason for s in result.skipped}
         if out.stdout.isatty():
@@ -337,8 +351,9 @@ def print_grid(out: Terminal, matrix: Matrix) -> None:
             painted = " ".join(out.paint(c, _CELL_STYLES.get(c)) for c in line)
             reason = f"  {escape_human(reasons[row.id])}" if row.id in reasons else ""
             out.line(f"{prefix} {painted}{reason}")
-    out.line("")
-    out.prose(LEGEND, "dim")
+    if out.headings:
+        out.line("")
+        out.prose(LEGEND, "dim")
 
 
 def _rich_grid(
