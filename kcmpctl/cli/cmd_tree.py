@@ -140,7 +140,7 @@ def tree(
     names = [r.cli_name for r in resources]
     if out.mode == "json":
         out.json(view.document(roots, names, ((s.id, s.reason) for s in result.missing)))
-    elif out.mode == "raw":
+    elif out.mode == "raw" and roots:  # nothing selected: not even the header
         columns = out.columns(view.COLUMNS, view.DEFAULTS)
         if not threads and not out.columns_spec:
             columns = [c for c in columns if c.name != "TID"]
