@@ -84,10 +84,10 @@ def cli() -> None:
 
     \b
     Examples:
+      kcmpctl fds --tree $$           open files my shell shares with its children
       kcmpctl pair $$ $PPID           what does my shell share with its parent?
       kcmpctl matrix --tree $PPID     who shares what, among my shell's family
       kcmpctl tree $PPID              what each process shares with its parent
       kcmpctl epoll 1234 7            where is each file of epoll fd 7 now?
-      kcmpctl fds --tree $$           open files my shell shares with its descendants
       kcmpctl types                   what each kcmp type compares
     """

@@ -25,10 +25,10 @@ TOFF_MAX = 0xFFFFFFFF  # struct kcmp_epoll_slot's toff is a u32
 
 EPILOG = """\b
 Examples:
-  kcmpctl epoll 1234 7                 each file in epoll fd 7 of 1234, and who holds it
-  kcmpctl epoll 1234 7 --all -J        search every process for holders; JSON
+  kcmpctl epoll 1234 7            each file in epoll fd 7, and who holds it
+  kcmpctl epoll 1234 7 --all -J   search every process for holders; JSON
   kcmpctl epoll 1234 7 --check 3 1234:100
-                                       is fd 100 the file registered as fd 3? (exit 0/1)
+                                  is fd 100 the file registered as 3? (0 yes)
 """
 
 

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 EPILOG = """\b
 Examples:
-  kcmpctl fds                      every description held by two or more fd tables
+  kcmpctl fds                      descriptions held by two fd tables or more
   kcmpctl fds --tree $$            ... among my shell and its descendants
   kcmpctl fds -p "$(pidof nginx)" --dups -o +TABLES
   kcmpctl fds -J | jq '.descriptions[] | select(.type == "SOCK")'
@@ -58,8 +58,8 @@ Examples:
     multiple=True,
     type=KeyListType(ACROSS_KEYS),
     metavar="KEY",
-    help="Only descriptions whose holders differ in KEY, shown per holder (repeatable,"
-    f" or comma-separated): {', '.join(ACROSS_KEYS)}. Exit 1 when any is found.",
+    help="Only descriptions held on both sides of a boundary, by commas:"
+    f" {', '.join(ACROSS_KEYS)}.",
 )
 @output_options(view.COLUMNS, view.DEFAULTS)
 def fds(
@@ -75,18 +75,12 @@ def fds(
 ) -> ExitStatus:
     """Show open file descriptions held through the fds of two or more fd tables.
 
-    Fds that share a description share its offset and status flags: made by fork
-    inheritance, SCM_RIGHTS, pidfd_getfd and dup, never by two opens of one file.
-    Processes sharing one fd table (CLONE_FILES) count as one table. Selectors
-    intersect; default: every process the caller can see, except kcmpctl itself.
+    Fds that share a description share its offset and flags (fork, SCM_RIGHTS,
+    pidfd_getfd, dup; never two opens of a file). A CLONE_FILES family is one table.
+    Selectors intersect; none: every process but kcmpctl itself.
 
-    With --across, only descriptions held on both sides of a boundary: by processes
-    of different effective uids (user), or in different namespaces (mnt, net, pid,
-    uts, ipc, cgroup, time; userns for the user namespace); each holder's value is
-    shown in a column of its own.
-
-    Exit status: 0; 1 if nothing is selected (no output); 2 trouble (a -p PID missing
-    or unreadable). With --across: 1 also when a description crosses.
+    Exit status: 0; 1 nothing selected, or (--across) a description crosses;
+    2 trouble (a -p PID missing or unreadable).
     """
     # Loaded here, not at the top: completing this command's options needs no ctypes.
     from .. import procs

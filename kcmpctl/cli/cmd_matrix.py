@@ -28,8 +28,7 @@ EPILOG = """\b
 Examples:
   kcmpctl matrix                         every process, all six task types
   kcmpctl matrix -t ns                   every process, by namespace (as lsns)
-  kcmpctl matrix -p "$(pidof nginx)" -t files,fs
-                                         do the workers share fd tables, cwd?
+  kcmpctl matrix -p "$(pidof nginx)"     do the workers share fd tables?
   kcmpctl matrix --tree 1234 --threads   threads that unshared show up
   kcmpctl matrix -J | jq '.resources[] | select(.type == "files").groups'
 """
@@ -63,14 +62,12 @@ def matrix(
 ) -> ExitStatus:
     """Group many processes by the kernel objects they share, type by type.
 
-    Sorted with kcmp as the comparator (n log2 n calls, never all pairs), sharers end
-    up together: a grid per type when it fits, else the groups, largest first.
-    Processes with no object (io, sysvsem, a kernel thread's vm) or not compared are
-    reported apart, never as a group. Namespace types (-t ns) group by the namespace's
-    identity, ordered by inode. Selectors intersect; none: every process.
+    kcmp sorts them (n log2 n calls, not all pairs): a grid per type when it fits,
+    else the groups, largest first. Processes with no object, or not compared, are
+    reported apart. Selectors intersect; none: every process.
 
-    Exit status: 0 all share one object of each type; 1 not, or nothing is selected
-    (no output); 2 trouble.
+    Exit status: 0 all share one object of each type; 1 not, or nothing selected;
+    2 trouble.
     """
     if grid and groups:
         raise click.UsageError("--grid and --groups exclude each other")

@@ -29,10 +29,10 @@ if TYPE_CHECKING:
 
 EPILOG = """\b
 Examples:
-  kcmpctl pair $$ $PPID            does my shell share anything with its parent?
+  kcmpctl pair $$ $PPID            what does my shell share with its parent?
   kcmpctl pair 1234 1240 -t files  one fd table? (exit 0 yes, 1 no)
   kcmpctl pair $$ 1234 -t ns       in the same namespaces?
-  kcmpctl pair 1234:3 1240:7       one open file description behind the two fds?
+  kcmpctl pair 1234:3 1240:7       one open file description behind both fds?
 """
 
 

@@ -27,8 +27,8 @@ EPILOG = """\b
 Examples:
   kcmpctl tree                        every process, from each root
   kcmpctl tree $$ -t files,fs         my shell's family: fd tables, cwd
-  kcmpctl tree 1234 --threads         threads that unshared something stand out
-  kcmpctl tree -r | grep 'files=yes'  processes sharing their parent's fd table
+  kcmpctl tree 1234 --threads         threads that unshared something
+  kcmpctl tree -r | grep 'files=yes'  processes sharing the parent's fd table
 """
 
 
@@ -75,14 +75,14 @@ def tree(
     each process with what it shares with its parent.
 
     \b
-    shares T...     one object with the parent (CLONE_FILES, CLONE_FS, a thread...)
+    shares T...     one object with the parent (CLONE_FILES, CLONE_FS, threads)
     new T...        its own object, where the parent has another: a boundary
     T... with PID   not its parent's, but shared with PID, the nearest holder
-    Types it has no object of (io, sysvsem mostly) are not listed: having none is
-    not sharing. Selectors (-p, -u, -c) pick the processes shown; one whose parent
-    is not shown starts a tree of its own, still compared with its parent.
+    Types it has no object of (io, sysvsem mostly) are not listed. Selectors pick
+    the processes shown; each is still compared with its parent.
 
-    Exit status: 0, or 2 on trouble (a named process missing or not compared).
+    Exit status: 0; 1 nothing selected; 2 trouble (a named process missing or not
+    compared).
     """
     if out.columns_spec and out.mode != "raw":
         raise click.UsageError("-o chooses the fields of -r")

@@ -35,7 +35,12 @@ DEFAULTS = ("NAME", "OBJECT", "CLONE_FLAG", "DESCRIPTION")
 @click.command(
     cls=ListingCommand,
     short_help="What each type compares.",
-    epilog="Example:  kcmpctl types -J",
+    epilog="""\b
+Examples:
+  kcmpctl types                    each type, its object and what shares it
+  kcmpctl types -o NAME,KCMP -n    the names -t takes, and kcmp's constants
+  kcmpctl types -J | jq -r '.types[].name'
+""",
 )
 @output_options(COLUMNS, DEFAULTS)
 def types(out: Output) -> ExitStatus:

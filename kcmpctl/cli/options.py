@@ -247,7 +247,9 @@ def output_options(
             click.option(
                 "-r", "--raw", is_flag=True, help="One line per row, fields separated by a space."
             ),
-            click.option("-n", "--noheadings", is_flag=True, help="Print no header line."),
+            click.option(
+                "-n", "--noheadings", is_flag=True, help="Print no header or title lines."
+            ),
             click.option(
                 "-q", "--quiet", is_flag=True, help="Print nothing; the exit status answers."
             ),
@@ -255,8 +257,8 @@ def output_options(
                 "--color",
                 type=ChoiceType(["auto", "always", "never"]),
                 default="auto",
-                show_default=True,
-                help="Colour the output.",
+                metavar="WHEN",
+                help="Colour: auto (on a terminal), always, never.",
             ),
         ]
         if columns:
@@ -267,7 +269,7 @@ def output_options(
                     metavar="LIST",
                     callback=check_spec,
                     shell_complete=complete.columns(available),
-                    help="Columns to show, comma-separated; +LIST adds to the defaults.",
+                    help="Columns to show; +LIST adds to the defaults.",
                 ),
                 click.option(
                     "-H",
@@ -288,7 +290,7 @@ def output_options(
 
 
 _GROUP_HELP = {
-    "task": "task (the six kcmp task types)",
+    "task": "task (kcmp's six)",
     "ns": "ns (the eight namespaces)",
     "all": "all (both)",
 }
@@ -298,7 +300,6 @@ def type_option(
     allowed: tuple[AnyResource, ...] = TYPE_GROUPS["all"], default: str = "task"
 ) -> Callable[[F], F]:
     """-t/--type; *default* names the group a command compares without it."""
-    names = ",".join(r.cli_name for r in allowed)
     groups = ", ".join(
         text.replace(" (", " (the default: ", 1) if key == default else text
         for key, text in _GROUP_HELP.items()
@@ -310,7 +311,7 @@ def type_option(
         multiple=True,
         type=TypeListType(allowed),
         metavar="TYPE",
-        help=f"Compare only these types (repeatable, or comma-separated): {groups}, or {names}.",
+        help=f"Types to compare, by commas: {groups}, or single types ('kcmpctl types').",
     )
 
 
@@ -320,7 +321,7 @@ def flatten(values: Sequence[Sequence[Any]]) -> list[Any]:
 
 
 def pids_option(
-    help: str = "PIDs separated by commas or spaces (repeatable).",
+    help: str = "PIDs, separated by commas or spaces.",
 ) -> Callable[[F], F]:
     """-p/--pids (and lsfd's spelling, --pid): a repeatable list, ``[[int, ...], ...]``."""
     return click.option(
@@ -345,14 +346,14 @@ def selection_options(*, threads: bool = True) -> Callable[[F], F]:
             "users",
             multiple=True,
             type=UserType(),
-            help="Processes owned by this user name or uid (repeatable).",
+            help="Processes of this user name or uid.",
         ),
         click.option(
             "-c",
             "--command",
             type=RegexType(),
             metavar="REGEX",
-            help="Processes whose name (comm) matches this regular expression.",
+            help="Processes whose name (comm) matches REGEX.",
         ),
         click.option(
             "--tree",
@@ -380,8 +381,7 @@ def freeze_option() -> Callable[[F], F]:
     return click.option(
         "--freeze",
         is_flag=True,
-        help="Stop every thread of the processes compared (ptrace) until the answer is"
-        " complete: one consistent snapshot. They run again before anything is printed.",
+        help="Stop the processes compared (ptrace) for one consistent snapshot.",
     )
 
 
