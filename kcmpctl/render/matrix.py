@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import details as detail
 from .columns import Cell, Column
-from .text import escape_human
+from .text import TIMES, escape_human
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
@@ -53,7 +53,6 @@ LEGEND = (
 )
 # "<" and ">" dimmed: the blocks of "=" (the groups) stand out
 _CELL_STYLES = {NONE: "dim", UNKNOWN: "warn", SAME: "good", LESS: "dim", GREATER: "dim"}
-TIMES = "\N{MULTIPLICATION SIGN}"
 #: how many PIDs a "not compared" line names before it counts the rest
 NAMED_SKIPS = 10
 

@@ -14,6 +14,10 @@ import codecs
 import re
 from typing import Any
 
+#: how a count of repeated names is written (x200 worker): a code point, not \N{...},
+#: which needs unicodedata to compile, and it fails to load when memory runs short
+TIMES = "\u00d7"
+
 # Patterns as text: re compiles each on first use (and caches it), not at import,
 # where they cost ~0.9 ms of every start, -q and completion included.
 # Characters that move or hide text: C0 and C1 controls, DEL, the backslash (it

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from ..resources import NS_TYPES
 from ..tree import NO_PARENT, Node, Share
 from .columns import Column
-from .text import escape_human, escape_raw
+from .text import TIMES, escape_human, escape_raw
 
 if TYPE_CHECKING:
     from rich.text import Text
@@ -41,8 +41,6 @@ DEFAULTS = tuple(c.name for c in COLUMNS)
 #: a folded line names this many PIDs at most
 NAMED = 2
 _NAMESPACES = tuple(ns.cli_name for ns in NS_TYPES)
-#: how a folded line counts its siblings, as in "<TIMES>200 worker"
-TIMES = "\N{MULTIPLICATION SIGN}"
 
 
 # -------------------------------------------------------------------------- JSON
