@@ -7,6 +7,7 @@ with nothing dropped, and COLUMNS=0 or 1 must not shrink the table to nothing.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable
 
@@ -93,3 +94,20 @@ def test_grid_titles_and_legend_fit_40_columns(family: Spawn) -> None:
     assert all(len(line) <= 40 for line in lines), lines
     text = " ".join(screen.split())
     assert "kcmp's order of the row's object against the column's" in text  # all of it
+
+
+@pytest.mark.parametrize("columns", ["40", "80"])
+def test_a_target_is_never_folded_inside_its_number(family: Spawn, columns: str) -> None:
+    fam = family("epoll:e", "pipe:p", "eadd:3:4", "fork:c")
+    ino = os.stat(f"/proc/{fam.pid}/fd/4").st_ino
+    status, screen = run_on_a_terminal(
+        "epoll", str(fam.pid), "3", "--color=never", columns=columns
+    )
+    assert status == 0
+    assert f"pipe:[{ino}]" in screen  # not "pipe:[52" above "2019]"
+    status, screen = run_on_a_terminal(
+        "fds", "-p", f"{fam.pid},{fam['c']}", "--color=never", columns=columns
+    )
+    assert status == 0
+    assert f"pipe:[{ino}]" in screen
+    assert "anon_inode:[eventpoll]" in screen

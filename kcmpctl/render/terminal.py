@@ -72,19 +72,20 @@ def _fit(
     """Column widths for a table of *width* (two spaces between columns).
 
     Columns shrink in proportion to their slack, down to their longest word: a
-    number, a list item, or for text 8 characters (paths and names fold).  A table
-    that cannot fit at those minimums is left wider than the terminal.
+    number, a list item, or for text its longest word of up to 24 characters
+    (``pipe:[522019]``, ``anon_inode:[eventpoll]`` whole; longer paths fold).  A
+    table that cannot fit at those minimums is left wider than the terminal.
     """
     natural, least = [], []
     for i, col in enumerate(columns):
         texts = [line[i] for line in cells]
         head = len(col.name) if headings else 1
         natural.append(max([head, *map(len, texts)]))
+        words = [len(word) for text in texts for word in text.split(" ")]
         if col.right or col.json_type == "array":
-            words = [word for text in texts for word in text.split(" ")]
-            least.append(max([head, *map(len, words)]))
+            least.append(max([head, *words]))
         else:
-            least.append(min(natural[-1], max(head, 8)))
+            least.append(min(natural[-1], max([head, 8, *(n for n in words if n <= 24)])))
     excess = sum(natural) + 2 * (len(columns) - 1) - width
     slack = [n - m for n, m in zip(natural, least, strict=True)]
     if excess <= 0 or not sum(slack):
