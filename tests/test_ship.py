@@ -125,3 +125,54 @@ def test_pids_complete_after_the_last_comma(family: Callable[..., Family]) -> No
     offered = complete(f"kcmpctl {with_pids[0]} -p 1,{prefix}")
     assert f"1,{fam['c']}" in offered
     assert all(o.startswith(f"1,{prefix}") for o in offered)
+
+
+def test_the_readmes_first_command_shows_sharing_on_any_machine() -> None:
+    """The README's first command, as written after the install, in a shell whose
+    standard streams are a terminal (as a newcomer's are): one description, the
+    terminal, held by the shell and by sleep; status 0.  Run by root and, in CI, by
+    an ordinary user."""
+    import pty
+    import signal
+
+    readme = (ROOT / "README.md").read_text()
+    line = next(ln.strip() for ln in readme.splitlines() if "{ sleep 600 & }" in ln)
+    setup, _, command = line.rpartition("{ sleep 600 & }")
+    assert "pip install ." in setup
+    kcmpctl = f"{sys.executable} -m kcmpctl"
+    command = "{ sleep 600 & }" + command.replace(".venv/bin/kcmpctl", kcmpctl)
+    script = f'{command}; status=$?; kill $!; wait $!; echo "status=$status shell=$$ sleep=$!"'
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        ["bash", "--norc", "--noprofile", "-c", script],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env={**os.environ, "COLUMNS": "300", "TERM": "xterm"},
+        cwd=ROOT,
+        start_new_session=True,
+    )
+    os.close(slave)
+    chunks = []
+    try:
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: the terminal closed
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        os.close(master)
+    screen = b"".join(chunks).decode()
+    ids = dict(re.findall(r"(status|shell|sleep)=(\d+)", screen))
+    assert ids["status"] == "0", screen
+    rows = [ln.split() for ln in screen.splitlines() if ln.startswith("CHR ")]
+    holders = {h.rstrip(",") for row in rows for h in row[6:]}
+    # (a shell without job control gives a background job /dev/null as stdin)
+    assert {f"{ids['shell']}:1", f"{ids['sleep']}:1", f"{ids['sleep']}:2"} <= holders, screen
