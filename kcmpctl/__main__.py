@@ -41,6 +41,15 @@ def _fail(message: str) -> int:
     return _TROUBLE
 
 
+def _memory_left() -> bool:
+    """Whether 16 MiB can still be had (mapped, not touched: costs nothing)."""
+    try:
+        bytearray(16 << 20)
+    except MemoryError:
+        return False
+    return True
+
+
 class _ClosedStream:
     """Stands for a standard stream that was closed (``>&-``): writing to it fails."""
 
@@ -113,6 +122,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as err:  # the last guard: a user never sees a traceback
         if os.environ.get("KCMPCTL_DEBUG"):
             raise
+        if not _memory_left():
+            # Short of memory, CPython fails in odd ways: an ImportError ("failed to
+            # map segment"), a SystemError ("returned NULL without setting an exception").
+            return _fail(f"out of memory ({type(err).__name__}: {err})")
         return _fail(f"internal error: {type(err).__name__}: {err} (KCMPCTL_DEBUG=1 shows where)")
 
 
