@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -118,22 +119,44 @@ def test_broken_pipe_ends_quietly() -> None:
 
 
 def test_interrupt_exits_130() -> None:
-    # A real SIGINT, delivered while kcmp is being called.
-    code = (
-        "import os, signal, sys\n"
-        "from kcmpctl import _syscall\n"
-        "from kcmpctl.__main__ import main\n"
-        "def interrupted(*a):\n"
-        "    os.kill(os.getpid(), signal.SIGINT)\n"
-        "    return 0\n"
-        "_syscall.kcmp = interrupted\n"
-        "sys.exit(main(['pair', str(os.getpid()), str(os.getpid()), '-t', 'vm']))\n"
+    """A real SIGINT from outside, as Ctrl-C sends it to `kcmpctl matrix -J | less`
+    while kcmpctl waits for the reader: status 130, no traceback."""
+    import fcntl
+    import termios
+
+    read_end, write_end = os.pipe()
+    fcntl.fcntl(write_end, fcntl.F_SETPIPE_SZ, 4096)  # full after a page
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kcmpctl", "matrix", "-J", "-t", "vm", "--threads"],
+        stdout=write_end,
+        stderr=subprocess.PIPE,
+        text=True,
+        # SIGINT at its default, as for a terminal's foreground job (a shell starts
+        # background jobs with it ignored)
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
-    proc = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
-    )
-    assert proc.returncode == ExitStatus.INTERRUPTED == 130
-    assert "Traceback" not in proc.stderr
+    os.close(write_end)
+    try:
+        deadline = time.monotonic() + 60
+        pending = bytearray(4)
+        while True:  # until the pipe is full: kcmpctl is blocked writing
+            fcntl.ioctl(read_end, termios.FIONREAD, pending)
+            if int.from_bytes(pending, sys.byteorder) >= 4096:
+                break
+            assert proc.poll() is None, "kcmpctl ended before filling a pipe page"
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGINT)
+        with os.fdopen(read_end, "rb") as reader:
+            reader.read()  # what it wrote, to its end
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == ExitStatus.INTERRUPTED == 130, err
+    assert "Traceback" not in err
+    assert err.strip() == ""
 
 
 def test_internal_error_is_one_line(kcmpctl: Run, monkeypatch: pytest.MonkeyPatch) -> None:
