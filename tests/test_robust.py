@@ -252,8 +252,10 @@ def test_every_command_says_what_it_could_not_search(family: Spawn, kcmpctl: Run
     commands = {
         "epoll": ["epoll", str(fam.pid), "3", "--all"],
         "fds": ["fds", "-c", only_it],
-        "matrix": ["matrix", "-c", only_it, "-t", "files", "-r"],
+        "matrix": ["matrix", "-c", only_it, "-t", "files"],
+        "matrix -r": ["matrix", "-c", only_it, "-t", "files", "-r"],
         "matrix -n": ["matrix", "-c", only_it, "-t", "files", "--groups", "-n"],
+        "tree": ["tree", "-c", only_it, "-t", "files"],
     }
     for what, args in commands.items():
         status, _, err = kcmpctl(*args)

@@ -22,7 +22,7 @@ from .options import (
     selection_options,
     type_option,
 )
-from .scan import compared
+from .scan import compared, report_unsearched
 
 EPILOG = """\b
 Examples:
@@ -107,16 +107,7 @@ def matrix(
     for pid, reason in result.uncompared(map(selection.process, named)).items():
         out.warn(f"process {pid}: {explain(reason)}")
         report.fail()
-    if out.mode == "raw" or not out.headings:
-        # The human views name them ("not compared", "?"); raw and -n rows cannot.
-        by_id, wanted = result.by_id(), set(named)
-        out.unsearched(
-            [
-                (by_id[i].pid, by_id[i].comm, why)
-                for i, why in result.skipped().items()
-                if by_id[i].pid not in wanted
-            ]
-        )
+    report_unsearched(out, result, named)
     # Nothing selected: nothing to show and nothing that holds, as grep(1) finding
     # nothing (status 1, no output); -J still prints its document, arrays empty.
     empty = not result.rows and not result.missing

@@ -21,7 +21,7 @@ from .options import (
     type_option,
 )
 from .params import PidType, RegexType, UserType
-from .scan import compared
+from .scan import compared, report_unsearched
 
 EPILOG = """\b
 Examples:
@@ -134,6 +134,7 @@ def tree(
     for pid, reason in result.uncompared(wanted).items():
         out.warn(f"process {pid}: {explain(reason)}")
         report.fail()
+    report_unsearched(out, result, wanted)
     # Nothing selected, as matrix and fds: no message, status 1 (grep finding nothing).
     report.differ(not roots and not result.missing)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 import click
@@ -75,3 +75,16 @@ def compared(
     finally:
         frozen.thaw()
         selection.close()
+
+
+def report_unsearched(out: Output, result: Matrix, named: Iterable[int]) -> None:
+    """Processes a selector found and the scan could not compare: one line on stderr,
+    as every command says it (the *named* ones are trouble, reported apart)."""
+    by_id, wanted = result.by_id(), set(named)
+    out.unsearched(
+        [
+            (by_id[i].pid, by_id[i].comm, why)
+            for i, why in result.skipped().items()
+            if by_id[i].pid not in wanted
+        ]
+    )
