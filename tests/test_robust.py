@@ -291,6 +291,9 @@ def test_a_pid_hidden_by_hidepid_gets_one_answer() -> None:
             ["matrix", "-p", str(hidden.pid), "-t", "vm"],
             ["fds", "-p", str(hidden.pid)],
             ["fds", "--tree", str(hidden.pid)],
+            ["epoll", str(hidden.pid), "3"],
+            ["tree", str(hidden.pid), "-t", "vm"],
+            ["matrix", "--tree", str(hidden.pid), "-t", "vm"],
         ):
             proc = subprocess.run(
                 [*private, *drop, sys.executable, "-m", "kcmpctl", *args],
@@ -310,4 +313,4 @@ def test_a_pid_hidden_by_hidepid_gets_one_answer() -> None:
         f"kcmpctl: process {hidden.pid}: permission denied (run as the owner of the process,"
         " or as root / with CAP_SYS_PTRACE)\n"
     )
-    assert answers == [(2, "", denied)] * 4
+    assert answers == [(2, "", denied)] * 7

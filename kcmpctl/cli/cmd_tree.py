@@ -128,7 +128,7 @@ def tree(
 
     report = Report()
     for skip in result.missing:
-        out.warn(f"process {skip.id}: {skip.reason}")
+        out.warn(f"process {skip.id}: {explain(skip.reason)}")
         report.fail()
     wanted = [*named, *([root] if root is not None else [])]
     for pid, reason in result.uncompared(wanted).items():
