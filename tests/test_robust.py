@@ -67,7 +67,16 @@ def test_full_disk_is_trouble() -> None:
     )
 
 
-@pytest.mark.parametrize("script", ["$K pair 1 x 2>&-", "$K types -o NOPE 2>&-", "$K nosuch 2>&-"])
+@pytest.mark.parametrize(
+    "script",
+    [
+        "$K pair 1 x 2>&-",
+        "$K types -o NOPE 2>&-",
+        "$K nosuch 2>&-",
+        "$K epoll $$ 9999 2>&-",  # no such fd: the kernel's answer
+        "$K tree $$ -t vm >&- 2>&-",  # stdout closed too
+    ],
+)
 def test_closed_stderr_still_exits_2(script: str) -> None:
     proc = shell(script)
     assert (proc.returncode, proc.stdout) == (2, "")
@@ -131,7 +140,7 @@ def ignore_sigchld() -> None:
 
 
 def test_answers_do_not_depend_on_an_ignored_sigchld(family: Spawn) -> None:
-    fam = family("clone:c:FILES")
+    fam = family("clone:c:FILES", "epoll:e", "pipe:p", "eadd:3:4")
     pids = [str(fam.pid), str(fam["c"])]
     env = {**os.environ, "COLUMNS": "200"}
 
@@ -139,6 +148,16 @@ def test_answers_do_not_depend_on_an_ignored_sigchld(family: Spawn) -> None:
         return subprocess.run(
             [sys.executable, "-m", "kcmpctl", *args],
             preexec_fn=ignore_sigchld,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+            check=False,
+        )
+
+    def run_cli_default(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "kcmpctl", *args],
             capture_output=True,
             text=True,
             env=env,
@@ -157,6 +176,16 @@ def test_answers_do_not_depend_on_an_ignored_sigchld(family: Spawn) -> None:
     by_type = {r["type"]: r for r in json.loads(matrix.stdout)["resources"]}
     assert by_type["files"]["groups"] == [sorted([fam.pid, fam["c"]])]
     assert sorted(by_type["io"]["absent"]) == sorted([fam.pid, fam["c"]])
+
+    # Every other command: the same answer as from a parent with SIGCHLD at default.
+    for args in (
+        ["tree", str(fam.pid), "-J"],
+        ["fds", "-p", ",".join(pids), "--dups", "-J"],
+        ["epoll", str(fam.pid), "3", "-J"],
+    ):
+        ignored, default = run(*args), run_cli_default(*args)
+        assert (ignored.returncode, ignored.stderr) == (default.returncode, ""), args
+        assert json.loads(ignored.stdout) == json.loads(default.stdout), args
 
 
 # ---------------------------------------------------------------- encodings
