@@ -82,6 +82,12 @@ def test_absurd_columns_fall_back_to_a_sane_width(family: Spawn, columns: str) -
     lines = screen.splitlines()
     assert lines[1].split() == ["TYPE", "RELATION", "ORDER"]
     assert lines[2].split() == ["files", "shared", "="]
+    status, screen = run_on_a_terminal(
+        "matrix", "-p", f"{fam.pid},{fam['c']}", "-t", "files", "--groups", columns=columns
+    )
+    assert status == 0
+    low, high = sorted([fam.pid, fam["c"]])
+    assert screen.splitlines()[1].split()[:4] == ["files", "2", f"{low},", str(high)]
 
 
 def test_grid_titles_and_legend_fit_40_columns(family: Spawn) -> None:

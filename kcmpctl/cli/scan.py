@@ -79,12 +79,15 @@ def compared(
 
 def report_unsearched(out: Output, result: Matrix, named: Iterable[int]) -> None:
     """Processes a selector found and the scan could not compare: one line on stderr,
-    as every command says it (the *named* ones are trouble, reported apart)."""
+    as every command says it (the *named* ones are trouble, reported apart).  Those
+    that exited are a machine's ordinary life: shown in the views and -J only."""
+    from ..matrix import EXITED, THREAD_EXITED, ZOMBIE
+
     by_id, wanted = result.by_id(), set(named)
     out.unsearched(
         [
             (by_id[i].pid, by_id[i].comm, why)
             for i, why in result.skipped().items()
-            if by_id[i].pid not in wanted
+            if by_id[i].pid not in wanted and why not in (EXITED, ZOMBIE, THREAD_EXITED)
         ]
     )
