@@ -170,6 +170,20 @@ def wait_for_state(pid: int, state: str) -> None:
     raise AssertionError(f"process {pid} never reached state {state}")
 
 
+def read_terminal(master: int) -> bytes:
+    """All a pseudo-terminal's programs write, until the last one closes it."""
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: the terminal closed
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def run_on_a_terminal(*args: str, columns: str = "120") -> tuple[int, str]:
     """Run kcmpctl with stdout on a pseudo-terminal (rich's table path), COLUMNS set."""
     import pty
@@ -185,19 +199,11 @@ def run_on_a_terminal(*args: str, columns: str = "120") -> tuple[int, str]:
             env=env,
         )
         os.close(slave)
-        chunks = []
-        while True:
-            try:
-                chunk = os.read(master, 65536)
-            except OSError:  # EIO: the terminal closed
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
+        chunks = read_terminal(master)
         proc.wait(timeout=60)
         assert proc.stderr is not None
         assert proc.stderr.read() == b""
         proc.stderr.close()
     finally:
         os.close(master)
-    return proc.returncode, b"".join(chunks).decode()
+    return proc.returncode, chunks.decode()

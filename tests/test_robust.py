@@ -144,20 +144,10 @@ def test_answers_do_not_depend_on_an_ignored_sigchld(family: Spawn) -> None:
     pids = [str(fam.pid), str(fam["c"])]
     env = {**os.environ, "COLUMNS": "200"}
 
-    def run(*args: str) -> subprocess.CompletedProcess[str]:
+    def run(*args: str, ignored: bool = True) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "kcmpctl", *args],
-            preexec_fn=ignore_sigchld,
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=60,
-            check=False,
-        )
-
-    def run_cli_default(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "kcmpctl", *args],
+            preexec_fn=ignore_sigchld if ignored else None,
             capture_output=True,
             text=True,
             env=env,
@@ -183,7 +173,7 @@ def test_answers_do_not_depend_on_an_ignored_sigchld(family: Spawn) -> None:
         ["fds", "-p", ",".join(pids), "--dups", "-J"],
         ["epoll", str(fam.pid), "3", "-J"],
     ):
-        ignored, default = run(*args), run_cli_default(*args)
+        ignored, default = run(*args), run(*args, ignored=False)
         assert (ignored.returncode, ignored.stderr) == (default.returncode, ""), args
         assert json.loads(ignored.stdout) == json.loads(default.stdout), args
 

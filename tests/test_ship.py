@@ -18,7 +18,7 @@ import pytest
 from kcmpctl.cli import cli
 from kcmpctl.status import ExitStatus
 
-from .conftest import Family
+from .conftest import Family, read_terminal
 
 ROOT = Path(__file__).resolve().parent.parent
 MAN = ROOT / "man" / "kcmpctl.1"
@@ -153,23 +153,14 @@ def test_the_readmes_first_command_shows_sharing_on_any_machine() -> None:
         start_new_session=True,
     )
     os.close(slave)
-    chunks = []
     try:
-        while True:
-            try:
-                chunk = os.read(master, 65536)
-            except OSError:  # EIO: the terminal closed
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
+        screen = read_terminal(master).decode()
         proc.wait(timeout=60)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
         os.close(master)
-    screen = b"".join(chunks).decode()
     ids = dict(re.findall(r"(status|shell|sleep)=(\d+)", screen))
     assert ids["status"] == "0", screen
     rows = [ln.split() for ln in screen.splitlines() if ln.startswith("CHR ")]
