@@ -580,6 +580,33 @@ def sort_settled(items: Sequence[T], cmp: Callable[[T, T], int]) -> Settled[T]:
     return settled
 
 
+def sort_apart(
+    items: Sequence[T], cmp: Callable[[T, T], int], key: Callable[[T], Hashable]
+) -> Settled[T]:
+    """:func:`sort_settled` within each part of *items* of one *key*, parts never joined.
+
+    For a *key* that can only prove difference (an immutable property of the kernel
+    object, read at any moment: items with different keys are different objects;
+    equal keys prove nothing).  Items whose key was read before or after they changed
+    can be kept apart from their object's class, never put in another's: the classes
+    stay exact for items that do not change.  A part of one item is a class without a
+    call; the classes ascend within each part, not across parts.
+    """
+    parts: dict[Hashable, list[T]] = {}
+    for item in items:
+        parts.setdefault(key(item), []).append(item)
+    result: Settled[T] = Settled()
+    for part in parts.values():
+        if len(part) == 1:
+            result.classes.append(part)
+            continue
+        settled = sort_settled(part, cmp)
+        result.classes += settled.classes
+        result.changed += settled.changed
+        result.failed.update(settled.failed)
+    return result
+
+
 def _classes_apart(order: list[T], near: list[int], apart: set[T]) -> list[list[T]]:
     """Runs of equal neighbours, each item of *apart* in a class of its own."""
     classes: list[list[T]] = []

@@ -14,6 +14,7 @@ from kcmpctl.grouping import (
     ItemFailed,
     OrderUnstable,
     _prove,
+    sort_apart,
     sort_groups,
     sort_settled,
     task_comparator,
@@ -330,3 +331,77 @@ def test_an_item_failing_in_the_neighbour_pass_is_bridged_not_resorted() -> None
     assert result.failed == {4: "gone"}
     assert result.classes == [[0, 1], [2, 3], [5], [6, 7]]
     assert calls[0] <= quiet_calls[0] + 2
+
+
+# ------------------------------------------------------------------------ sort_apart
+
+
+@given(keys=keys_st, parts=st.integers(1, 5))
+def test_sort_apart_groups_exactly_and_never_compares_across_parts(
+    keys: list[int], parts: int
+) -> None:
+    """A key that proves difference (a function of the item's value, as eventfd-id is
+    of the file): the classes are the ties, and no call crosses two parts."""
+    items = list(range(len(keys)))
+    inner = by_key(keys)
+    calls: list[tuple[int, int]] = []
+
+    def cmp(a: int, b: int) -> int:
+        calls.append((a, b))
+        return inner(a, b)
+
+    settled = sort_apart(items, cmp, lambda i: keys[i] % parts)
+    assert sorted(sorted(cls) for cls in settled.classes) == sorted(
+        sorted(i for i in items if keys[i] == k) for k in set(keys)
+    )
+    assert all(keys[a] % parts == keys[b] % parts for a, b in calls)
+    assert (settled.changed, settled.failed) == ([], {})
+
+
+def test_sort_apart_a_part_of_one_costs_no_call() -> None:
+    def cmp(a: int, b: int) -> int:
+        raise AssertionError(f"compared {a} and {b}")
+
+    settled = sort_apart(range(5), cmp, lambda i: i)
+    assert settled.classes == [[0], [1], [2], [3], [4]]
+
+
+def test_sort_apart_keeps_failures_of_each_part() -> None:
+    keys = [0, 0, 1, 1, 1]
+    settled = sort_apart(range(5), by_key(keys, lambda i: i in (1, 4)), lambda i: keys[i])
+    assert settled.failed == {1: "gone", 4: "gone"}
+    assert sorted(settled.classes) == [[0], [2, 3]]
+
+
+@settings(max_examples=120)
+@given(
+    keys=keys_st,
+    changer=st.integers(0, 59),
+    values=st.lists(st.integers(0, 12), min_size=2, max_size=3),
+    parts=st.integers(1, 4),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_sort_apart_around_one_changing_item(
+    keys: list[int], changer: int, values: list[int], parts: int, seed: int
+) -> None:
+    """The changer's key is read at another moment than its comparisons (any of its
+    values): stable items are still grouped exactly, never with another value, and
+    the changer joins a class only through an equality that held at one moment."""
+    assume(changer < len(keys))
+    rng = random.Random(seed)
+    items = list(range(len(keys)))
+
+    def part(item: int) -> int:
+        return (rng.choice(values) if item == changer else keys[item]) % parts
+
+    settled = sort_apart(items, _changing(keys, changer, values, rng), part)
+    stable = [[i for i in cls if i != changer] for cls in settled.classes]
+    assert sorted(sorted(cls) for cls in stable if cls) == sorted(
+        sorted(i for i in items if keys[i] == k and i != changer)
+        for k in {keys[i] for i in items if i != changer}
+    )
+    assert settled.changed in ([], [changer])
+    placed = [cls for cls in settled.classes if changer in cls]
+    assert len(placed) + len(settled.changed) <= 1
+    if placed and len(placed[0]) > 1:
+        assert keys[next(i for i in placed[0] if i != changer)] in values
