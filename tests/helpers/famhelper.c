@@ -46,6 +46,7 @@
  *   tunshare:NAME:FLAGS a pthread that calls unshare(FLAGS); prints its TID
  *   openfd:FD:PATH     open(PATH, O_RDWR) placed at fd FD (a FIFO opens without blocking)
  *   eventfd:FD         eventfd(2) placed at fd FD
+ *   eventfds:N         N new eventfds at the lowest free fds
  *   nest:NAME:N        fork(2) child that runs the next N OPs itself (they may nest), then
  *                      waits; the parent prints NAME PID once they are done and goes on
  *                      after them
@@ -538,6 +539,9 @@ static int op(char *spec, char **rest, int nrest) {
             if (dup2(fd, at) < 0) die("dup2");
             close(fd);
         }
+    } else if (!strcmp(spec, "eventfds")) {
+        for (int i = atoi(name); i > 0; i--)
+            if (eventfd(0, 0) < 0) die("eventfd");
     } else if (!strcmp(spec, "nest")) {
         int n = atoi(arg), done[2];
         char c = 0;
