@@ -23,7 +23,7 @@ import collections
 import operator
 import os
 import stat
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -35,6 +35,7 @@ from .grouping import (
     ItemFailed,
     Settled,
     file_comparator,
+    sort_apart,
     sort_groups,
     sort_settled,
     task_comparator,
@@ -78,19 +79,27 @@ def parse_fdinfo(text: str) -> FdInfo:
     The kernel ORs O_CLOEXEC into ``flags`` when the fd it is read through has
     close-on-exec set: that bit belongs to one fd, not to the shared description.
     """
-    fields: dict[str, str] = {}
-    for line in text.splitlines():
-        key, colon, value = line.partition(":")
-        if colon and key in ("pos", "flags"):
-            # Only the first: later lines (epoll's "tfd: … pos:0 ino:6e05") describe
-            # other files.
-            fields.setdefault(key, value.strip())
+    head = text.split("\n", 2)
+    if len(head) > 1 and head[0].startswith("pos:") and head[1].startswith("flags:"):
+        # How the kernel starts every fdinfo: no walk over an epoll's thousand lines.
+        pos: str | None = head[0][4:].strip()
+        flags: str | None = head[1][6:].strip()
+    else:
+        fields: dict[str, str] = {}
+        for line in text.splitlines():
+            key, colon, value = line.partition(":")
+            if colon and key in ("pos", "flags"):
+                # Only the first: later lines (epoll's "tfd: … pos:0 ino:6e05") describe
+                # other files.
+                fields.setdefault(key, value.strip())
+        pos, flags = fields.get("pos"), fields.get("flags")
     try:
-        pos = int(fields["pos"]) if "pos" in fields else None
-        flags = int(fields["flags"], 8) & ~os.O_CLOEXEC if "flags" in fields else None
+        return FdInfo(
+            int(pos) if pos is not None else None,
+            int(flags, 8) & ~os.O_CLOEXEC if flags is not None else None,
+        )
     except ValueError:
         return FdInfo(None, None)
-    return FdInfo(pos, flags)
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,8 +209,42 @@ def _buckets(
 _by_fd = operator.itemgetter(1, 0)
 
 
+class _Reads:
+    """The link and fdinfo of fds, each read once: in a big anonymous-inode bucket
+    before the sort (what tells its descriptions apart), and for each description
+    reported after it."""
+
+    def __init__(self, by_id: dict[int, Task]) -> None:
+        self.by_id = by_id
+        self.done: dict[FdRef, procs.FdSnapshot | None] = {}
+        self.dirs = procs.FdDirs()
+
+    def snapshot(self, ref: FdRef) -> procs.FdSnapshot | None:
+        """The link and fdinfo of *ref*, read now or before; ``None`` if unreadable."""
+        if ref in self.done:
+            return self.done[ref]
+        task = self.by_id[ref[0]]
+        found = self.done[ref] = procs.fd_snapshot(task.pid, ref[1], task.tid, self.dirs)
+        return found
+
+    def apart(self, inode: Inode) -> Callable[[FdRef], Hashable]:
+        """A key for :func:`sort_apart`: different keys, different descriptions.  An
+        fd unreadable, or no longer referring to *inode*, changed: ``None`` puts it with
+        the others that did, apart from the fds that kept their key."""
+
+        def key(ref: FdRef) -> Hashable:
+            found = self.snapshot(ref)
+            if found is None or (found.dev, found.ino) != inode:
+                return None
+            return procs.apart_key(found)
+
+        return key
+
+
 def _shared(
     buckets: dict[Inode, list[FdRef]],
+    modes: dict[Inode, int],
+    reads: _Reads,
     dups: bool,
     skipped: dict[int, str],
     changed: set[FdRef],
@@ -217,7 +260,8 @@ def _shared(
     for key, items in buckets.items():
         if len(items) < 2 or (not dups and len({tid for tid, _ in items}) < 2):
             continue
-        settled = _group(items, cmp)
+        apart = reads.apart(key) if procs.is_anonymous(modes[key]) else None
+        settled = _group(items, cmp, apart)
         for cls in settled.classes:
             if len(cls) >= 2 and (dups or len({tid for tid, _ in cls}) >= 2):
                 found.append((key, cls))
@@ -234,15 +278,26 @@ def _shared(
 MATCH_FROM = 64
 #: Tries after which matching by number stops if most of them missed.
 _TRIES = 32
+#: What is left to sort of an anonymous-inode bucket is first split by what proves its
+#: descriptions different (:func:`procs.apart_key`) from this size: reading an fd's
+#: link and fdinfo costs about as much as 10 kcmp calls (measured), a sort of n fds
+#: log2(n) calls for each, and the reads are reused for the descriptions reported.
+APART_FROM = 512
 
 
-def _group(items: list[FdRef], cmp: Callable[[FdRef, FdRef], int]) -> Settled[FdRef]:
+def _group(
+    items: list[FdRef],
+    cmp: Callable[[FdRef, FdRef], int],
+    apart: Callable[[FdRef], Hashable] | None = None,
+) -> Settled[FdRef]:
     """The descriptions of one bucket, proven by :func:`settle`.
 
     Fork inheritance keeps fd numbers: when one fd table holds many of a bucket's fds
     (a process with 19,000 eventfds, one anonymous inode, and its children), each fd of
     another table is compared with that table's fd of the same number first, one call.
-    Only what is left is sorted: the big table's fds and the fds that matched nothing.
+    Only what is left is sorted: the big table's fds and the fds that matched nothing,
+    in parts that *apart* tells apart when it is given and they are many (19,000
+    eventfds: each its own ``eventfd-id``, no sort at all).
     A matched fd then joins the class of its partner, checked against a second member
     of that class when there is one: a disagreement means one of them changed, and the
     fd is set aside as changed.
@@ -251,7 +306,7 @@ def _group(items: list[FdRef], cmp: Callable[[FdRef, FdRef], int]) -> Settled[Fd
     # as runs (~20% fewer kcmp calls, measured).
     items.sort(key=_by_fd)
     if len(items) < MATCH_FROM:
-        return sort_settled(items, cmp)
+        return sort_settled(items, cmp)  # (below APART_FROM too)
     big = collections.Counter(tid for tid, _ in items).most_common(1)[0][0]
     numbers = {fd for tid, fd in items if tid == big}
     failed: dict[FdRef, str] = {}
@@ -275,7 +330,11 @@ def _group(items: list[FdRef], cmp: Callable[[FdRef, FdRef], int]) -> Settled[Fd
             if failure.item == item:
                 continue
         rest.append(item)
-    settled = sort_settled([i for i in rest if i not in failed], cmp)
+    rest = [i for i in rest if i not in failed]
+    if apart is not None and len(rest) >= APART_FROM:
+        settled = sort_apart(rest, cmp, apart)
+    else:
+        settled = sort_settled(rest, cmp)
     settled.failed.update(failed)
     where = {ref: cls for cls in settled.classes for ref in cls}
     for item, partner in matched:
@@ -298,20 +357,39 @@ def _group(items: list[FdRef], cmp: Callable[[FdRef, FdRef], int]) -> Settled[Fd
 
 
 def _details(
-    fds: Sequence[FdRef], inode: Inode, by_id: dict[int, Task]
-) -> tuple[str, FdInfo] | None:
-    """The link and fdinfo of the description, read through the first fd that still
-    refers to its inode, in a process that is still the one selected."""
-    for tid, fd in fds:
-        task = by_id[tid]
-        snapshot = procs.fd_snapshot(task.pid, fd, task.tid)
-        if snapshot is None or (snapshot.dev, snapshot.ino) != inode:
-            continue  # closed, or closed and reused for another file, since compared
-        # Checked after the read: had the PID been reused before it, the pidfd says so.
-        if task.gone():
-            continue
-        return snapshot.target, parse_fdinfo(snapshot.fdinfo)
-    return None
+    found: Sequence[tuple[Inode, Sequence[FdRef]]], reads: _Reads
+) -> list[tuple[str, FdInfo] | None]:
+    """The link and fdinfo of each description, read through the first of its fds that
+    still refers to its inode, in a process that is still the one selected.
+
+    Whether a process is still the one selected is asked once for all, after the
+    reads (had a PID been reused before a read, its pidfd says so); a description read
+    through a process gone is read again through its other fds.
+    """
+    details: list[tuple[str, FdInfo] | None] = [None] * len(found)
+    through: dict[int, int] = {}  # description -> the task it was read through
+    gone: set[int] = set()
+    todo = list(range(len(found)))
+    while todo:
+        for i in todo:
+            inode, fds = found[i]
+            for ref in fds:
+                if ref[0] in gone:
+                    continue
+                snapshot = reads.snapshot(ref)
+                if snapshot is not None and (snapshot.dev, snapshot.ino) == inode:
+                    details[i] = snapshot.target, parse_fdinfo(snapshot.fdinfo)
+                    through[i] = ref[0]
+                    break
+                # else: closed, or closed and reused for another file, since compared
+        asked = {through[i] for i in todo if i in through} - gone
+        now = procs.gone_tasks([reads.by_id[tid] for tid in asked])
+        gone |= now
+        todo = [i for i in todo if through.get(i) in now]
+        for i in todo:
+            details[i] = None
+            del through[i]
+    return details
 
 
 def _still_sharing(table: tuple[Task, ...]) -> tuple[tuple[Task, ...], dict[int, str]]:
@@ -356,9 +434,12 @@ def _describe(
 ) -> Description | None:
     """The description behind *fds*, held through the tables still alive; ``None`` if
     it could not be read or what is left of it is not worth reporting."""
-    held = [(fd, alive[tid]) for tid, fd in fds if alive[tid]]
-    tables = sorted({tuple(t.pid for t in members) for _, members in held})
-    if detail is None or len(held) < 2 or (not dups and len(tables) < 2):
+    held = [(fd, members) for tid, fd in fds if (members := alive[tid])]
+    if detail is None or len(held) < 2:
+        return None
+    # One tuple per table in *alive*: told apart by identity, no pids compared.
+    tables = {id(members): members for _, members in held}
+    if not dups and len(tables) < 2:
         return None
     target, info = detail
     return Description(
@@ -374,7 +455,7 @@ def _describe(
                 key=lambda h: (h.pid, h.fd),
             )
         ),
-        tables=tuple(tables),
+        tables=tuple(sorted(tuple(t.pid for t in members) for members in tables.values())),
     )
 
 
@@ -389,8 +470,12 @@ def scan(tasks: Sequence[Task], *, dups: bool = False) -> Scan:
 
     tables = _fd_tables(live, skipped)
     buckets, modes = _buckets(tables, skipped)
-    found = _shared(buckets, dups, skipped, changed, {t.id: t.pid for t in live})
-    details = [_details(fds, inode, by_id) for inode, fds in found]
+    reads = _Reads(by_id)
+    try:
+        found = _shared(buckets, modes, reads, dups, skipped, changed, {t.id: t.pid for t in live})
+        details = _details(found, reads)
+    finally:
+        reads.dirs.close()
 
     sharing = []
     for table in tables:

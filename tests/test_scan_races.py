@@ -95,6 +95,65 @@ def test_fds_never_merges_nor_splits_descriptions_through_a_changing_fd(
     assert wrong == []
 
 
+def eventfd_family(family: Start) -> Family:
+    # fds_family with eventfds: 600 more of them, inherited by C and X, make one
+    # anonymous-inode bucket big enough to be split by eventfd-id before its sort; P
+    # makes 40 after the fork, so that its table is the one others are matched with.
+    return family(
+        "eventfds:600",
+        "eventfd:5",
+        "eventfd:6",
+        "nest:c:11",
+        "dup2:5:20",
+        "dup2:6:21",
+        "close:6",
+        "nest:x:6",
+        "dup2:21:7",
+        "dup2:20:8",
+        "close:5",
+        "close:20",
+        "close:21",
+        "close:6",
+        "flip:20:21:5",
+        "eventfds:40",
+    )
+
+
+def test_fds_big_eventfd_bucket_through_a_changing_fd(family: Start) -> None:
+    """Keys (eventfd-id) read at other moments than the comparisons: the same answers."""
+    wrong: list[str] = []
+    for fam in families(lambda: eventfd_family(family)):
+        p, c, x = fam.pid, fam["c"], fam["x"]
+        d1 = {(p, 5), (c, 20), (x, 8)}
+        d2 = {(p, 6), (c, 21), (x, 7)}
+        allowed = [
+            {frozenset(a), frozenset(b)}
+            for a, b in ((d1, d2), (d1 | {(c, 5)}, d2), (d1, d2 | {(c, 5)}))
+        ]
+        for _ in range(SCANS // 16):
+            selection = procs.select_tasks([p, c, x], None, None, None)
+            try:
+                result = scan(selection.tasks)
+            finally:
+                selection.close()
+            held = [{(h.pid, h.fd) for h in d.holders} for d in result.descriptions]
+            watched = [fds for fds in held if fds & (d1 | d2 | {(c, 5)})]
+            if len(watched) != 2 or set(map(frozenset, watched)) not in allowed:
+                wrong.append(f"descriptions {watched}")
+            # Every other description is one fd number inherited.
+            wrong += [
+                f"inherited {fds}"
+                for fds in held
+                if fds not in watched and len({fd for _, fd in fds}) > 1
+            ]
+            changed = [(s.pid, s.fd) for s in result.skipped if s.reason == CHANGED]
+            if changed not in ([], [(c, 5)]) or (changed and any((c, 5) in h for h in held)):
+                wrong.append(f"changed {changed} with {watched}")
+            if any(s.reason != CHANGED for s in result.skipped):
+                wrong.append(f"skipped {result.skipped}")
+    assert wrong == []
+
+
 def test_fds_reports_the_changing_fd_as_changed(
     kcmpctl: Run, family: Start, tmp_path: Path
 ) -> None:
