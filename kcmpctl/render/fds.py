@@ -11,7 +11,7 @@ from .columns import Column
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-    from ..fds import Description
+    from ..fds import Description, Holder
     from ..procs import Details
 
 
@@ -97,15 +97,11 @@ def record(
     :func:`across_column`), from *values* by pid; with *details* (when ``-o`` asks for
     ARGS, PPID or STARTED), ``args``, ``ppid`` and ``started``.
     """
-    holders: list[dict[str, Any]] = []
-    for h in desc.holders:
-        holder: dict[str, Any] = {"pid": h.pid, "fd": h.fd, "command": h.command}
-        mine = values.get(h.pid, {}) if values is not None else {}
-        for key in keys:
-            holder[across_column(key)] = mine.get(key)
-        if details is not None:
-            holder.update(detail.values(details.get(h.pid)))
-        holders.append(holder)
+    if values is None and not keys and details is None:
+        # Without a look at keys per holder: 19,000 descriptions make one big bucket.
+        holders = [{"pid": h.pid, "fd": h.fd, "command": h.command} for h in desc.holders]
+    else:
+        holders = [_holder(h, values, keys, details) for h in desc.holders]
     return {
         "target": desc.target,
         "type": desc.type,
@@ -118,6 +114,21 @@ def record(
         "tables": [list(pids) for pids in desc.tables],
         "commands": list(dict.fromkeys(h.command for h in desc.holders)),
     }
+
+
+def _holder(
+    h: Holder,
+    values: Mapping[int, Mapping[str, int | None]] | None,
+    keys: Sequence[str],
+    details: Mapping[int, Details] | None,
+) -> dict[str, Any]:
+    holder: dict[str, Any] = {"pid": h.pid, "fd": h.fd, "command": h.command}
+    mine = values.get(h.pid, {}) if values is not None else {}
+    for key in keys:
+        holder[across_column(key)] = mine.get(key)
+    if details is not None:
+        holder.update(detail.values(details.get(h.pid)))
+    return holder
 
 
 def skipped_record(
