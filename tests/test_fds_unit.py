@@ -6,13 +6,17 @@ import io
 import os
 import stat
 from collections.abc import Callable
+from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kcmpctl.fds import Description, FdInfo, Holder, file_type, parse_fdinfo
 from kcmpctl.grouping import ItemFailed, sort_groups
 from kcmpctl.render import fds as view
 from kcmpctl.render.terminal import Terminal
+from kcmpctl.render.text import json_pieces, json_text
 
 # ------------------------------------------------------------------------ fdinfo
 
@@ -197,3 +201,30 @@ def test_raw_rows_escape_whitespace() -> None:
     assert render("raw", ("TARGET", "TABLES", "COMMANDS")) == (
         "TARGET TABLES COMMANDS\n/tmp/a\\x20b\\x0a[x] 10,11+12 init,worker\n"
     )
+
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=200)
+@given(
+    head=st.dictionaries(st.text(), _json_values, max_size=3),
+    items=st.lists(_json_values, max_size=9),
+    batch=st.integers(1, 4),
+    ascii_only=st.booleans(),
+)
+def test_json_in_pieces_is_the_same_text(
+    head: dict[str, Any],
+    items: list[Any],
+    batch: int,
+    ascii_only: bool,
+) -> None:
+    # Text with backslashes, controls and undecodable bytes (surrogates) included.
+    whole = {**head, "descriptions": items, "skipped": items[:1]}
+    pieces = {**head, "descriptions": iter(items), "skipped": items[:1]}
+    got = "".join(json_pieces(pieces, ascii_only=ascii_only, batch=batch))
+    assert got == json_text(whole, ascii_only=ascii_only)

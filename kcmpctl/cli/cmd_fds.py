@@ -139,7 +139,8 @@ def fds(
     # Nothing selected: as in matrix, no output and status 1 (grep finding nothing).
     empty = not selection.tasks and not selection.missing
     report.differ(empty)
-    records = [view.record(d, values, keys, details) for d in result.descriptions]
+    # An iterator: -J writes the records a batch at a time, never all at once.
+    records = (view.record(d, values, keys, details) for d in result.descriptions)
     if dot:
         from ..render.dot import fds_graph
 
@@ -152,7 +153,7 @@ def fds(
                 + [view.skipped_record(s.pid, s.command, s.reason, s.fd) for s in result.skipped],
             }
         )
-    elif not empty and (records or not report.trouble):
+    elif not empty and (result.descriptions or not report.trouble):
         out.table(columns, map(view.table_row, records))
     return report.status
 

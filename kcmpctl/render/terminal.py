@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import IO, TYPE_CHECKING, Any
 
 from .columns import Column, Row, format_cell
-from .text import encodes_unicode, escape_human, escape_raw, json_text
+from .text import encodes_unicode, escape_human, escape_raw, json_pieces, json_text
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -164,10 +164,20 @@ class Terminal:
     # ------------------------------------------------------------------------ json
 
     def json(self, obj: Any) -> None:
-        if self.mode != "quiet":
-            ascii_only = not encodes_unicode(getattr(self.stdout, "encoding", None))
-            text = json_text(obj, indent=self.stdout.isatty(), ascii_only=ascii_only)
-            self.write(text)
+        """*obj* as JSON; a dict's values that are iterators are written as arrays,
+        a batch at a time when not indented for a terminal (see :func:`json_pieces`)."""
+        if self.mode == "quiet":
+            return
+        ascii_only = not encodes_unicode(getattr(self.stdout, "encoding", None))
+        streamed = isinstance(obj, dict) and any(isinstance(v, Iterator) for v in obj.values())
+        if not streamed:
+            self.write(json_text(obj, indent=self.stdout.isatty(), ascii_only=ascii_only))
+        elif self.stdout.isatty():
+            obj = {k: list(v) if isinstance(v, Iterator) else v for k, v in obj.items()}
+            self.write(json_text(obj, indent=True, ascii_only=ascii_only))
+        else:
+            for piece in json_pieces(obj, ascii_only=ascii_only):
+                self.write(piece)
 
     # ---------------------------------------------------------------------- tables
 
