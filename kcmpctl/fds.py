@@ -255,7 +255,7 @@ def _shared(
     Every comparison of the scan is made here.  Fds seen moving from one description
     to another meanwhile are added to *changed*, and are in no description.
     """
-    cmp = file_comparator()
+    cmp = file_comparator().compare  # bare: a Comparator adds a Python call per call
     found: list[tuple[Inode, list[FdRef]]] = []
     for key, items in buckets.items():
         if len(items) < 2 or (not dups and len({tid for tid, _ in items}) < 2):
@@ -449,11 +449,10 @@ def _describe(
         mode=mode,
         pos=info.pos,
         flags=info.flags,
+        # (pid, fd) is unique: the comms are never compared.
         holders=tuple(
-            sorted(
-                (Holder(t.pid, fd, t.comm) for fd, members in held for t in members),
-                key=lambda h: (h.pid, h.fd),
-            )
+            Holder(*h)
+            for h in sorted((t.pid, fd, t.comm) for fd, members in held for t in members)
         ),
         tables=tuple(sorted(tuple(t.pid for t in members) for members in tables.values())),
     )

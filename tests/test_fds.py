@@ -794,6 +794,7 @@ def test_big_eventfd_bucket_told_apart_by_eventfd_id(
 
     monkeypatch.setattr(procs, "fd_snapshot", counted)
     from kcmpctl import fds
+    from kcmpctl.grouping import Comparator
 
     compared = 0
     real_cmp = fds.file_comparator()
@@ -801,9 +802,9 @@ def test_big_eventfd_bucket_told_apart_by_eventfd_id(
     def cmp(a: tuple[int, int], b: tuple[int, int]) -> int:
         nonlocal compared
         compared += 1
-        return real_cmp(a, b)
+        return real_cmp.compare(a, b)
 
-    monkeypatch.setattr(fds, "file_comparator", lambda: cmp)
+    monkeypatch.setattr(fds, "file_comparator", lambda: Comparator(cmp, real_cmp.sorting))
 
     selection = procs.select_tasks([p, c, other.pid], None, None, None)
     try:
