@@ -5,8 +5,8 @@
 Compiles bench/spawn_fds.c with cc into a temporary directory (no binary is kept), starts
 it, and once its processes exist times the two commands in alternation, so that both see
 the same machine: whole-process wall time, stdout to /dev/null, after one untimed warm-up
-run of each.  Prints the medians, the ratio and the exact commands, then ends the spawner,
-which kills and reaps every process it made.
+run of each.  Prints the medians, the peak memory (ru_maxrss), the ratio and the exact
+commands, then ends the spawner, which kills and reaps every process it made.
 """
 
 from __future__ import annotations
@@ -33,15 +33,19 @@ def build(workdir: Path) -> Path:
     return binary
 
 
-def timed(command: list[str]) -> float:
+def timed(command: list[str]) -> tuple[float, int]:
+    """Whole-process wall time, and the peak RSS in KiB (ru_maxrss from wait4)."""
     start = time.perf_counter()
-    proc = subprocess.run(
-        command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=False
-    )
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    assert proc.stderr is not None
+    err = proc.stderr.read().decode(errors="replace")
+    _, status, usage = os.wait4(proc.pid, 0)
     elapsed = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    proc.stderr.close()
     if proc.returncode != 0:
-        sys.exit(f"bench_fds: {' '.join(command)} exited {proc.returncode}: {proc.stderr}")
-    return elapsed
+        sys.exit(f"bench_fds: {' '.join(command)} exited {proc.returncode}: {err}")
+    return elapsed, usage.ru_maxrss
 
 
 def main() -> None:
@@ -73,11 +77,14 @@ def main() -> None:
             visible = sum(1 for name in os.listdir("/proc") if name.isdigit())
             print(f"{made[1]} extra processes; {visible} processes in /proc")
             times: dict[str, list[float]] = {"lsfd": [], "kcmpctl": []}
+            peaks: dict[str, list[int]] = {"lsfd": [], "kcmpctl": []}
             timed(lsfd)
             timed(kcmpctl)
             for _ in range(args.runs):
-                times["lsfd"].append(timed(lsfd))
-                times["kcmpctl"].append(timed(kcmpctl))
+                for name, command in (("lsfd", lsfd), ("kcmpctl", kcmpctl)):
+                    elapsed, peak = timed(command)
+                    times[name].append(elapsed)
+                    peaks[name].append(peak)
         finally:
             spawner.stdin.close()
             try:
@@ -90,7 +97,11 @@ def main() -> None:
     medians = {name: statistics.median(values) for name, values in times.items()}
     for name, command in (("lsfd", lsfd), ("kcmpctl", kcmpctl)):
         runs = " ".join(f"{t:.3f}" for t in times[name])
-        print(f"{name:8} median {medians[name]:.3f} s  runs: {runs}  ({' '.join(command)})")
+        peak = max(peaks[name]) / 1024
+        print(
+            f"{name:8} median {medians[name]:.3f} s  peak {peak:.1f} MiB  runs: {runs}"
+            f"  ({' '.join(command)})"
+        )
     print(f"kcmpctl fds / lsfd = {medians['kcmpctl'] / medians['lsfd']:.2f}")
 
 
