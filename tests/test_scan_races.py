@@ -37,24 +37,26 @@ SCANS = 250
 CHANGED = "changed during the scan"
 
 
+#: Once P holds D1 at fd 5 and D2 at fd 6: C, X and C's thread that flips its fd 5.
+FLIP = (
+    "nest:c:11",
+    "dup2:5:20",
+    "dup2:6:21",
+    "close:6",
+    "nest:x:6",
+    "dup2:21:7",
+    "dup2:20:8",
+    "close:5",
+    "close:20",
+    "close:21",
+    "close:6",
+    "flip:20:21:5",
+)
+
+
 def fds_family(family: Start, path: Path) -> Family:
     path.write_text("x")
-    return family(
-        f"openfd:5:{path}",
-        f"openfd:6:{path}",
-        "nest:c:11",
-        "dup2:5:20",
-        "dup2:6:21",
-        "close:6",
-        "nest:x:6",
-        "dup2:21:7",
-        "dup2:20:8",
-        "close:5",
-        "close:20",
-        "close:21",
-        "close:6",
-        "flip:20:21:5",
-    )
+    return family(f"openfd:5:{path}", f"openfd:6:{path}", *FLIP)
 
 
 def families(start: Callable[[], Family]) -> Iterator[Family]:
@@ -99,24 +101,7 @@ def eventfd_family(family: Start) -> Family:
     # fds_family with eventfds: 600 more of them, inherited by C and X, make one
     # anonymous-inode bucket big enough to be split by eventfd-id before its sort; P
     # makes 40 after the fork, so that its table is the one others are matched with.
-    return family(
-        "eventfds:600",
-        "eventfd:5",
-        "eventfd:6",
-        "nest:c:11",
-        "dup2:5:20",
-        "dup2:6:21",
-        "close:6",
-        "nest:x:6",
-        "dup2:21:7",
-        "dup2:20:8",
-        "close:5",
-        "close:20",
-        "close:21",
-        "close:6",
-        "flip:20:21:5",
-        "eventfds:40",
-    )
+    return family("eventfds:600", "eventfd:5", "eventfd:6", *FLIP, "eventfds:40")
 
 
 def test_fds_big_eventfd_bucket_through_a_changing_fd(family: Start) -> None:
