@@ -436,27 +436,25 @@ def _describe(
 ) -> Description | None:
     """The description behind *fds*, held through the tables still alive; ``None`` if
     it could not be read or what is left of it is not worth reporting."""
-    held = [(fd, members) for tid, fd in fds if (members := alive[tid])]
-    if detail is None or len(held) < 2:
-        return None
+    held: list[tuple[int, tuple[Task, ...]]] = []
     # One tuple per table in *alive*: told apart by identity, no pids compared.
-    tables = {id(members): members for _, members in held}
-    if not dups and len(tables) < 2:
+    tables: dict[int, tuple[Task, ...]] = {}
+    for tid, fd in fds:
+        if members := alive[tid]:
+            held.append((fd, members))
+            tables[id(members)] = members
+    if detail is None or len(held) < 2 or (not dups and len(tables) < 2):
         return None
+    # Loops, not generators, and fields by position: 19,000 descriptions of one
+    # bucket spent a tenth of the run here.  (pid, fd) is unique: comms never compared.
+    rows = [(t.pid, fd, t.comm) for fd, members in held for t in members]
+    rows.sort()
+    pids = [tuple([t.pid for t in members]) for members in tables.values()]
+    pids.sort()
     target, info = detail
+    holders = tuple(map(Holder._make, rows))
     return Description(
-        target=target,
-        dev=inode[0],
-        ino=inode[1],
-        mode=mode,
-        pos=info.pos,
-        flags=info.flags,
-        # (pid, fd) is unique: the comms are never compared.
-        holders=tuple(
-            Holder(*h)
-            for h in sorted((t.pid, fd, t.comm) for fd, members in held for t in members)
-        ),
-        tables=tuple(sorted(tuple(t.pid for t in members) for members in tables.values())),
+        target, inode[0], inode[1], mode, info.pos, info.flags, holders, tuple(pids)
     )
 
 

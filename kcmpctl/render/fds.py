@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from typing import TYPE_CHECKING, Any
 
@@ -105,15 +106,20 @@ def record(
     return {
         "target": desc.target,
         "type": desc.type,
-        "dev": f"{os.major(desc.dev)}:{os.minor(desc.dev)}",
+        "dev": _device(desc.dev),
         "ino": desc.ino,
         "pos": desc.pos,
         "flags": None if desc.flags is None else f"0o{desc.flags:o}",
         "count": len(desc.holders),
         "holders": holders,
         "tables": [list(pids) for pids in desc.tables],
-        "commands": list(dict.fromkeys(h.command for h in desc.holders)),
+        "commands": list(dict.fromkeys([h.command for h in desc.holders])),
     }
+
+
+@functools.lru_cache(maxsize=64)
+def _device(dev: int) -> str:
+    return f"{os.major(dev)}:{os.minor(dev)}"
 
 
 def _holder(
