@@ -221,12 +221,17 @@ class _Reads:
         self.done: dict[FdRef, procs.FdSnapshot | None] = {}
         self.dirs = procs.FdDirs()
 
-    def snapshot(self, ref: FdRef) -> procs.FdSnapshot | None:
-        """The link and fdinfo of *ref*, read now or before; ``None`` if unreadable."""
+    def snapshot(self, ref: FdRef, dirs: procs.FdDirs | None = None) -> procs.FdSnapshot | None:
+        """The link and fdinfo of *ref*, read now or before; ``None`` if unreadable.
+
+        Through *dirs* when many fds of a process are read in a row (a bucket's keys,
+        process by process); through /proc paths otherwise (a description's details
+        are one fd here, one in another process there: opening two directories for
+        each would cost more than it saves)."""
         if ref in self.done:
             return self.done[ref]
         task = self.by_id[ref[0]]
-        found = self.done[ref] = procs.fd_snapshot(task.pid, ref[1], task.tid, self.dirs)
+        found = self.done[ref] = procs.fd_snapshot(task.pid, ref[1], task.tid, dirs)
         return found
 
     def apart(self, inode: Inode) -> Callable[[FdRef], Hashable]:
@@ -235,7 +240,7 @@ class _Reads:
         the others that did, apart from the fds that kept their key."""
 
         def key(ref: FdRef) -> Hashable:
-            found = self.snapshot(ref)
+            found = self.snapshot(ref, self.dirs)
             if found is None or (found.dev, found.ino) != inode:
                 return None
             return procs.apart_key(found)
@@ -334,7 +339,9 @@ def _group(
         rest.append(item)
     rest = [i for i in rest if i not in failed]
     if apart is not None and len(rest) >= APART_FROM:
-        settled = sort_apart(rest, cmp, apart)
+        # Keys read process by process, each through its open directories.
+        keys = {ref: apart(ref) for ref in sorted(rest)}
+        settled = sort_apart(rest, cmp, keys.__getitem__)
     else:
         settled = sort_settled(rest, cmp)
     settled.failed.update(failed)
