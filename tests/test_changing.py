@@ -206,3 +206,29 @@ def test_settle_without_recheck_keeps_the_sorts_answer() -> None:
 
     grouping = settle([0, 1, 2], cmp, reference=4, recheck=False)
     assert (grouping.classes, grouping.failed) == ([[4], [0, 1], [2]], {})
+
+
+def test_pair_of_fds_never_names_two_files_for_one(family: Spawn, kcmpctl: Run) -> None:
+    # C holds D1 (/etc/hostname) at 5 and never changes; P's fd 5 flips between D1 and
+    # D2 (/etc/passwd) all the time.  "shared" is true of D1 only: a TARGET read at
+    # another moment than the comparison would name /etc/passwd beside it, two files
+    # for what kcmp calls one.  An fd caught changing is reported as such.
+    fam = family("open:a:/etc/hostname", "open:b:/etc/passwd", "dup2:3:5", "fork:c", "flip:3:4:5")
+    p, c = fam.pid, fam["c"]
+    wrong: list[str] = []
+    seen: set[str] = set()
+    for _ in range(300):
+        status, out, _ = kcmpctl("pair", f"{c}:5", f"{p}:5", "-J")
+        (row,) = json.loads(out)["pairs"]
+        if row["error"] is not None:
+            if (status, row["error"]) != (2, f"process {p} fd 5: {CHANGED}"):
+                wrong.append(f"{status} {row['error']}")
+            continue
+        seen.add(row["relation"])
+        if row["target1"] != "/etc/hostname" or row["target2"] not in (
+            "/etc/hostname" if row["shared"] else "/etc/passwd",
+            "/etc/hostname",
+        ):
+            wrong.append(f"{row['relation']}: {row['target1']} {row['target2']}")
+    assert wrong == []
+    assert {"shared", "not shared"} <= seen

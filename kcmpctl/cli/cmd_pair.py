@@ -73,8 +73,7 @@ def pair(
     if (fd1 is None) != (fd2 is None):
         raise click.UsageError("operands mix PID and PID:FD forms; use both of one form")
     # Loaded here, not at the top: completing this command's options needs no ctypes.
-    from .. import procs
-    from ..kcmp import compare_files, side
+    from ..kcmp import side
 
     report = Report()
     records: list[dict[str, Any]] = []
@@ -92,8 +91,9 @@ def pair(
             # Each process resolved once to the thread kcmp and /proc are asked through
             # (a live one, when its main thread has exited).
             s1, s2 = side(pid1, fd1), side(pid2, fd2)
-            targets = (procs.fd_target(pid1, fd1, s1.task), procs.fd_target(pid2, fd2, s2.task))
-            result, error = _attempt(report, lambda: compare_files(s1, fd1, s2, fd2), out)
+            named: list[tuple[str | None, str | None]] = []
+            result, error = _attempt(report, lambda: _compare_files(s1, s2, named), out)
+            targets = named[-1] if named else _targets(s1, s2)
             records.append(
                 view.record(
                     pid1,
@@ -144,6 +144,52 @@ def _compare(s1: Side, s2: Side, resource: AnyResource, frozen: bool) -> Compari
 
     # Stopped processes cannot change: no second proof needed.
     return compare(s1, s2, resource, recheck=not frozen)
+
+
+#: Comparisons of two fds made again when a file named beside the answer may not be
+#: the one compared: an fd that moves between files all the time.
+_FILE_ATTEMPTS = 8
+
+
+def _targets(s1: Side, s2: Side) -> tuple[str | None, str | None]:
+    from .. import procs
+
+    return (
+        procs.fd_target(s1.pid, s1.fd or 0, s1.task),
+        procs.fd_target(s2.pid, s2.fd or 0, s2.task),
+    )
+
+
+def _compare_files(s1: Side, s2: Side, named: list[tuple[str | None, str | None]]) -> Comparison:
+    """Compare two fds, and append to *named* the files compared.
+
+    The names come from /proc, read before and after the kcmp call: a name that
+    changed from one read to the other, or two names for what kcmp calls one file,
+    belong to another moment than the answer, which is asked again.  An fd that never
+    holds still is reported as changed during the scan.
+    """
+    import errno
+
+    from ..errors import CHANGED, Changed
+    from ..kcmp import compare_files
+
+    moved = s2
+    for _ in range(_FILE_ATTEMPTS):
+        before = _targets(s1, s2)
+        result = compare_files(s1, s1.fd or 0, s2, s2.fd or 0)
+        after = _targets(s1, s2)
+        if before == after and not (result.shared and after[0] != after[1]):
+            named.append(after)
+            return result
+        moved = s1 if before[0] != after[0] else s2
+    raise Changed(
+        errno.EAGAIN,
+        f"process {moved.pid} fd {moved.fd}",
+        CHANGED,
+        pids=(moved.pid,),
+        fds=(moved.fd,) if moved.fd is not None else (),
+        resource=Resource.FILE,
+    )
 
 
 def _name(pid: int) -> str:
