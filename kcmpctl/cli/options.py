@@ -300,6 +300,7 @@ def type_option(
     allowed: tuple[AnyResource, ...] = TYPE_GROUPS["all"], default: str = "task"
 ) -> Callable[[F], F]:
     """-t/--type; *default* names the group a command compares without it."""
+    names = ", ".join(r.cli_name for r in allowed[:3])
     groups = ", ".join(
         text.replace(" (", " (the default: ", 1) if key == default else text
         for key, text in _GROUP_HELP.items()
@@ -311,7 +312,7 @@ def type_option(
         multiple=True,
         type=TypeListType(allowed),
         metavar="TYPE",
-        help=f"Types to compare, by commas: {groups}, or single types ('kcmpctl types').",
+        help=f"Types to compare, by commas: {groups}, or single types ({names}, ...).",
     )
 
 
