@@ -456,9 +456,14 @@ def build(
                 recheck=recheck,
             )
         }
+        # A zombie keeps its pid and user namespaces (lsns counts it there): its links
+        # are read too, the others fail with their reason; pinned by its pidfd or start
+        # time, it must not have been reaped (its PID free for another) by the end.
+        zombies = [] if threads else [t for t in tasks if pre.get(t.tid) == ZOMBIE]
         for r in resources:
             if isinstance(r, Namespace):
-                by_type[r] = group_namespace(ids, r, namespace_reader(r))
+                read = namespace_reader(r)
+                by_type[r] = group_namespace([*ids, *(t.tid for t in zombies)], r, read)
         results = [by_type[r] for r in resources]
         # The last word on identity: a task whose pidfd turned readable at any time
         # during the scan yields nothing, whatever the sorts and reads saw.  A leader
@@ -472,14 +477,25 @@ def build(
             leaders = (i for i in ids if by_kcmp_id[i].pid == i)
             dead = _without_fd_table(leaders, comparator(Resource.FILES), reference)
         gone = reasons(watch.gone().intersection(ids) | dead)
+        gone.update((t.tid, EXITED) for t in zombies if not _still_there(t))
     finally:
         watch.close()
 
     before = [Skip(i, r) for i, r in pre.items()]
+    read_zombies = {t.tid for t in zombies}
+    before_ns = [s for s in before if s.id not in read_zombies]
+
+    def skips(r: TypeResult) -> tuple[Skip, ...]:
+        return _merge_skips(before_ns if isinstance(r.resource, Namespace) else before, r.skipped)
+
     final = tuple(
         _rename(
             TypeResult(
-                r.resource, r.classes, r.absent, _merge_skips(before, r.skipped), r.identities
+                r.resource,
+                r.classes,
+                r.absent,
+                skips(r),
+                r.identities,
             ),
             name,
         ).without({name[i]: reason for i, reason in gone.items()})
@@ -504,6 +520,11 @@ def build(
     )
     missing = tuple(Skip(pid, why) for pid, why in selection.missing)
     return Matrix(rows, final, missing)
+
+
+def _still_there(task: procs.Task) -> bool:
+    """Not reaped since selection: what was read through its PID was its own."""
+    return procs.Pin(task.pid, task.pidfd, task.starttime).same()
 
 
 def _without_fd_table(ids: Iterable[int], files: Comparator, reference: int) -> set[int]:

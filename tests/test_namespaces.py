@@ -24,6 +24,8 @@ Run = Callable[..., tuple[int, str, str]]
 NS_NAMES = [ns.cli_name for ns in NS_TYPES]
 #: every namespace a clone(2) flag can give a child of its own (time: only unshare)
 CLONED = "NEWUSER|NEWNS|NEWNET|NEWUTS|NEWIPC|NEWPID|NEWCGROUP"
+#: the skip reason of a zombie's links other than pid and user
+ZOMBIE_NS = "exited: a zombie keeps only its pid and user namespaces"
 
 
 def inode(pid: int, name: str) -> int:
@@ -138,12 +140,11 @@ def test_zombie_keeps_only_pid_and_user(family: Spawn, kcmpctl: Run) -> None:
         " namespaces"
     )
     assert err == f"kcmpctl: {rows['mnt']['error']}\n"
-    # matrix skips a zombie without reading it, as for kcmp's types
-    status, out, _ = kcmpctl("matrix", "-p", f"{fam.pid},{fam['z']}", "-t", "ns", "-J")
-    skipped = json.loads(out)["resources"][0]["skipped"]
-    assert [(s["pid"], s["reason"]) for s in skipped] == [
-        (fam["z"], "zombie: exited, not yet reaped")
-    ]
+    # matrix reads a zombie's namespaces as pair does; kcmp's types skip it unread
+    status, out, _ = kcmpctl("matrix", "-p", f"{fam.pid},{fam['z']}", "-t", "mnt,vm", "-J")
+    mnt, vm = (row["skipped"] for row in json.loads(out)["resources"])
+    assert [(s["pid"], s["reason"]) for s in mnt] == [(fam["z"], ZOMBIE_NS)]
+    assert [(s["pid"], s["reason"]) for s in vm] == [(fam["z"], "zombie: exited, not yet reaped")]
 
 
 def test_reader_skips_a_zombie_never_guesses(family: Spawn) -> None:
@@ -291,3 +292,34 @@ def test_whole_machine_groups_as_lsns_does(family: Spawn) -> None:
         assert sorted(ours[key]) == sorted([fam.pid, fam["a"], fam["b"]])
         assert before[key] == (3, min(fam.pid, fam["a"], fam["b"]))
     assert checked >= len(family_ns)
+
+
+@pytest.mark.skipif(
+    not os.access("/usr/bin/lsns", os.X_OK) and not os.access("/bin/lsns", os.X_OK),
+    reason="no lsns (util-linux) to check against",
+)
+def test_a_zombie_is_counted_in_its_pid_and_user_namespaces_as_lsns_does(
+    family: Spawn, kcmpctl: Run
+) -> None:
+    """A zombie keeps its pid and user namespaces: lsns counts it there, and so must
+    matrix; its other links are gone, a skip with that reason, never a guess."""
+    fam = start_or_skip(family, "unshare:NEWUSER|NEWNS|NEWUTS", "fork:a", "zombie:z")
+    wait_for_state(fam["z"], "Z")
+    family_pids = sorted([fam.pid, fam["a"], fam["z"]])
+    pids = ",".join(map(str, family_pids))
+    status, out, err = kcmpctl("matrix", "-p", pids, "-t", "ns", "-J")
+    rows = {row["type"]: row for row in json.loads(out)["resources"]}
+    lsns = _lsns()
+    for name in ("user", "mnt", "uts"):
+        key = (name, inode(fam.pid, name))
+        pids_in = next(ns["pids"] for ns in rows[name]["namespaces"] if ns["ns"] == key[1])
+        assert (len(pids_in), min(pids_in)) == lsns[key], (name, pids_in, lsns[key])
+    assert rows["user"]["groups"] == [family_pids]
+    assert [s["pid"] for s in rows["user"]["skipped"]] == []
+    assert fam["z"] in next(c for c in rows["pid"]["groups"] if fam.pid in c)
+    for name in ("mnt", "net", "uts", "ipc", "cgroup", "time"):
+        assert [(s["pid"], s["reason"]) for s in rows[name]["skipped"]] == [
+            (fam["z"], ZOMBIE_NS)
+        ], name
+    # Named with -p, a process with a link that cannot be read is trouble, as before.
+    assert status == 2, err

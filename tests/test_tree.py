@@ -247,7 +247,9 @@ def test_zombie_is_not_compared(kcmpctl: Run, family: Callable[..., Family]) -> 
     status, doc, _ = tree_json(kcmpctl, str(fam.pid))
     assert status == 0
     z = by_pid(doc)[fam["z"]]
-    assert set(z["shares"].values()) == {None}
+    # A zombie keeps its pid and user namespaces, its parent's here; nothing else.
+    assert {t for t, shared in z["shares"].items() if shared is not None} == {"pid", "user"}
+    assert z["shares"]["pid"] is z["shares"]["user"] is True
     assert z["unknown"] == "zombie: exited, not yet reaped"
 
 
