@@ -234,8 +234,13 @@ def test_fds_graph_three_levels_an_edge_per_fd(
     # not drawn, as fds does not list it
     null = [d for d in descriptions if d["target"] == "/dev/null"]
     assert all(len(d["tables"]) >= 2 for d in null)
-    for d, desc in enumerate(descriptions):
-        assert descs[f"d{d}"] == f"pos {desc['pos']}\nflags {desc['flags']}"
+    # offset and flags in the table's own words (O_WRONLY|O_APPEND, no O_LARGEFILE)
+    _, table, _ = kcmpctl("fds", "--tree", str(fam.pid), "-r", "-n", "-o", "POS,FLAGS")
+    rows = [line.split() for line in table.splitlines()]
+    assert len(rows) == len(descriptions)
+    for d, (pos, flags) in enumerate(rows):
+        assert descs[f"d{d}"] == f"pos {pos}\nflags {flags}"
+    assert not any("0o" in label for label in descs.values())
 
 
 @pytest.mark.parametrize("command", ["matrix", "fds"])

@@ -101,7 +101,10 @@ def _node(t: int, row: Row, note: str | None = None, style: str | None = None) -
 
 def fds_graph(descriptions: Sequence[Description]) -> str:
     """The three levels: fd tables (CLONE_FILES sharers are one table), open file
-    descriptions (offset, flags) and files (inode, path), an edge per fd."""
+    descriptions (offset, flags named as the table names them) and files (inode,
+    path), an edge per fd."""
+    from .fds import flag_names
+
     out = ["digraph kcmpctl_fds {", *_HEAD, "  rankdir=LR;"]
     tables: dict[tuple[int, ...], str] = {}
     commands: dict[int, str] = {}
@@ -124,7 +127,7 @@ def fds_graph(descriptions: Sequence[Description]) -> str:
     out.append(f"    label={label('open file descriptions')};")
     for d, desc in enumerate(descriptions):
         pos = "-" if desc.pos is None else str(desc.pos)
-        flags = "-" if desc.flags is None else f"0o{desc.flags:o}"
+        flags = "-" if desc.flags is None else flag_names(desc.flags)
         text = label(f"pos {pos}", f"flags {flags}")
         out.append(f"    d{d} {_attrs(shape='ellipse', label=text)};")
     out.append("  }")
