@@ -333,19 +333,8 @@ def find_holders(
     # against a proven fd are much cheaper than a KCMP_EPOLL_TFD call per fd.
     walk_costs = len(registrations) >= _LONG_WALK
     found: dict[tuple[int, int], list[_Fd] | None] = {}
-    for ino, regs in by_ino.items():
-        fds = buckets.get(ino, [])
-        if len(regs) <= _direct_limit(len(fds)):
-            for reg in regs:
-                found[reg.tfd, reg.toff] = search.prove_each(_Bucket(fds, pid), reg, walk_costs)
-        else:
-            by_id = search.by_eventfd_id(fds, regs, pid)
-            found.update(by_id)
-            rest = [reg for reg in regs if (reg.tfd, reg.toff) not in by_id]
-            if rest:
-                bucket = _Bucket(search.sort(fds), pid)
-                for reg in rest:
-                    found[reg.tfd, reg.toff] = search.find(bucket, reg)
+    with contextlib.closing(search):
+        _find(search, pid, by_ino, buckets, walk_costs, found)
     targets = []
     for reg in registrations:
         holders = found[reg.tfd, reg.toff]
@@ -357,6 +346,32 @@ def find_holders(
     skipped += (Skipped(f.pid, _changed(f), f.fd) for f in search.changed)
     skipped.sort(key=lambda s: (s.pid, -1 if s.fd is None else s.fd))
     return Listing(pid, epfd, tuple(targets), tuple(skipped))
+
+
+def _find(
+    search: _Search,
+    pid: int,
+    by_ino: dict[int, list[Registration]],
+    buckets: dict[int, list[_Fd]],
+    walk_costs: bool,
+    found: dict[tuple[int, int], list[_Fd] | None],
+) -> None:
+    for ino, regs in by_ino.items():
+        fds = buckets.get(ino, [])
+        if len(regs) <= _direct_limit(len(fds)):
+            for reg in regs:
+                found[reg.tfd, reg.toff] = search.prove_each(_Bucket(fds, pid), reg, walk_costs)
+        else:
+            by_id = search.by_eventfd_id(fds, regs, pid)
+            found.update(by_id)
+            rest = [reg for reg in regs if (reg.tfd, reg.toff) not in by_id]
+            by_copies = search.by_copies(fds, rest, pid) if rest else {}
+            if by_copies is not None:
+                found.update(by_copies)
+            else:
+                bucket = _Bucket(search.sort(fds), pid)
+                for reg in rest:
+                    found[reg.tfd, reg.toff] = search.find(bucket, reg)
 
 
 #: Registrations from which one KCMP_EPOLL_TFD call costs several KCMP_FILE calls
@@ -424,6 +439,11 @@ def _hints(bucket: _Bucket, reg: Registration) -> list[int]:
     return list(dict.fromkeys(h for h in hints if h is not None))
 
 
+class _NoCopy(Exception):
+    """An fd cannot be copied into this process: no ptrace attach access (which
+    pidfd_getfd needs, and kcmp does not), no such call, or the fd limit."""
+
+
 class _NotIt(enum.Enum):
     NOT_IT = enum.auto()
 
@@ -461,6 +481,42 @@ class _Search:
         self._bare = None if _syscall.seam_replaced() else bare
         self._slot = _syscall.EpollSlot(epfd, 0, 0)
         self._address = _syscall.epoll_slot_address(self._slot)
+        self._me = os.getpid()
+        #: a pidfd per task fds are copied from (None: gone); None once a copy is refused
+        self._pidfds: dict[int, int | None] | None = {}
+
+    def close(self) -> None:
+        for pidfd in (self._pidfds or {}).values():
+            if pidfd is not None:
+                os.close(pidfd)
+        self._pidfds = None
+
+    def _copy(self, fd: _Fd) -> int | None:
+        """A copy of *fd* in this process (pidfd_getfd), or None if it is closed or its
+        process gone.  Raises :class:`_NoCopy` when copies cannot be had at all (no
+        ptrace attach access, no such call, the fd limit), and from then on."""
+        pidfds = self._pidfds
+        if pidfds is None:
+            raise _NoCopy
+        pidfd = pidfds.get(fd.task, -1)
+        if pidfd == -1:
+            try:
+                pidfd = os.pidfd_open(fd.task)
+            except ProcessLookupError:
+                pidfd = None
+            except OSError as err:  # a thread ID (its leader exited) before Linux 6.9
+                self.close()
+                raise _NoCopy from err
+            pidfds[fd.task] = pidfd
+        if pidfd is None:
+            return None
+        try:
+            return _syscall.pidfd_getfd(pidfd, fd.fd)
+        except OSError as err:
+            if err.errno in (errno.EBADF, errno.ESRCH):  # closed since, or exited
+                return None
+            self.close()
+            raise _NoCopy from err
 
     def sort(self, fds: list[_Fd]) -> list[_Fd]:
         """*fds* in KCMP_FILE order (equal files side by side), proven by
@@ -492,8 +548,8 @@ class _Search:
         is the registered file's, and each fd read with that id is compared with the
         copy.  Every fd that holds the file throughout the scan is found; one that
         changes may be missed, as in a sort.  Registrations left out (no fd of *pid*
-        at their number or data word, not an eventfd, pidfd_getfd refused) are for the
-        sort.
+        at their number or data word, not an eventfd, pidfd_getfd refused) are left to
+        :meth:`by_copies`.
         """
         ids: dict[int, list[_Fd]] = {}
         own: dict[int, _Fd] = {}
@@ -504,24 +560,13 @@ class _Search:
                 if f.pid == pid:
                     own[f.fd] = f
         resolved: dict[tuple[int, int], list[_Fd] | None] = {}
-        if not own:
-            return resolved
-        task = next(iter(own.values())).task
-        try:
-            pidfd = os.pidfd_open(task)
-        except OSError:
-            return resolved
         try:
             for reg in regs:
                 for number in dict.fromkeys((reg.tfd, reg.data)):
-                    if number not in own:
+                    hint = own.get(number)
+                    copy = None if hint is None else self._copy(hint)
+                    if copy is None:
                         continue
-                    try:
-                        copy = _syscall.pidfd_getfd(pidfd, number)
-                    except OSError as err:
-                        if err.errno == errno.EBADF:  # closed since it was listed
-                            continue
-                        return resolved  # no ptrace attach access, or no such call
                     try:
                         holders = self._holding(copy, reg, ids)
                     finally:
@@ -529,16 +574,51 @@ class _Search:
                     if holders is not _NOT_IT:
                         resolved[reg.tfd, reg.toff] = holders
                         break
-        finally:
-            os.close(pidfd)
+        except _NoCopy:
+            pass  # the sort takes the rest
         return resolved
+
+    def by_copies(
+        self, fds: list[_Fd], regs: Sequence[Registration], pid: int
+    ) -> dict[tuple[int, int], list[_Fd] | None] | None:
+        """The holders of *regs* among *fds*, found by sorting copies of *fds* taken into
+        this process: nothing can move a copy, so an fd that changes meanwhile can
+        mislead neither the sort nor a search through it.  Each fd is listed as what it
+        was when copied.  None when copies cannot be had: the fds themselves are sorted.
+        """
+        origin: dict[int, _Fd] = {}  # copy -> the fd copied
+        try:
+            for f in fds:
+                copy = self._copy(f)
+                if copy is not None:
+                    origin[copy] = f
+            me = self._me
+            ordered = sorted(
+                (_Fd(me, me, copy) for copy in origin), key=functools.cmp_to_key(self._file_cmp)
+            )
+            bucket = _Bucket(ordered, me)
+            # Hints by the numbers of the epoll's own process; a copy's sorted place is
+            # its file's, so even a hint that is not the file narrows the search soundly.
+            bucket.own = {
+                origin[c.fd].fd: i for i, c in enumerate(ordered) if origin[c.fd].pid == pid
+            }
+            found: dict[tuple[int, int], list[_Fd] | None] = {}
+            for reg in regs:
+                held = self.find(bucket, reg)
+                found[reg.tfd, reg.toff] = None if held is None else [origin[c.fd] for c in held]
+            return found
+        except _NoCopy:
+            return None
+        finally:
+            for copy in origin:
+                os.close(copy)
 
     def _holding(
         self, copy: int, reg: Registration, ids: dict[int, list[_Fd]]
     ) -> list[_Fd] | _NotIt | None:
         """The fds in *ids* that are the file at fd *copy* of this process, if that is
         *reg*'s; None if *reg* is gone; :data:`_NOT_IT` if the copy proves nothing."""
-        me = os.getpid()
+        me = self._me
         mine = _Fd(me, me, copy)
         try:
             if self._epoll_order(mine, reg) is not Order.EQUAL:
@@ -553,6 +633,8 @@ class _Search:
             except _Unusable as gone:
                 if gone.code == errno.EPERM:
                     self.skipped.setdefault(gone.fd.pid, _denied(gone.fd.pid))
+                elif gone.code == errno.EAGAIN and f not in self.changed:
+                    self.changed.append(f)
         # Nobody found holding it when the ids were read: the fd copied changed
         # meanwhile, or the file is no eventfd.  The sort tells.
         return found or _NOT_IT
@@ -569,10 +651,12 @@ class _Search:
         itself (which no fd table change can touch); None if *reg* is gone.
 
         With *by_hint*, an fd of the epoll's own process at the registration's number
-        (or at its data word, which often holds the fd) is proven first, and the other
-        fds are compared with it by KCMP_FILE before and after that proof: those found
-        different both times are passed over, those equal are proven in turn.  An fd
-        whose answers differ sends the bucket back to proving each fd.
+        (or at its data word, which often holds the fd) is proven first, through a copy
+        of it in this process, and the other fds are compared with that copy by
+        KCMP_FILE.  Without copies, they are compared with the fd itself before and
+        after its proof: those found different both times are passed over, those equal
+        are proven in turn, and an fd whose answers differ sends the bucket back to
+        proving each fd.
         """
         fds = bucket.fds
         try:
@@ -596,6 +680,20 @@ class _Search:
         for hint in _hints(bucket, reg):
             fds = bucket.fds
             proof = fds[hint]
+            try:
+                copy = self._copy(proof)
+            except _NoCopy:
+                pass
+            else:
+                if copy is None:  # closed since it was listed
+                    continue
+                try:
+                    found = self._around_copy(bucket, reg, copy)
+                finally:
+                    os.close(copy)
+                if found is _NOT_IT:
+                    continue
+                return found
             others = [f for f in fds if f is not proof]
             try:
                 before = [self._file_cmp(f, proof) for f in others]
@@ -611,6 +709,27 @@ class _Search:
                 bucket.reindex()
                 return None
         return None
+
+    def _around_copy(
+        self, bucket: _Bucket, reg: Registration, copy: int
+    ) -> list[_Fd] | _NotIt | None:
+        """The fds of *bucket* that are the file at fd *copy* of this process, if that is
+        *reg*'s (:data:`_NOT_IT` if not): the copy cannot change, so one KCMP_FILE call
+        against it proves an fd.  None if none is (the fd copied changed meanwhile)."""
+        me = self._me
+        mine = _Fd(me, me, copy)
+        if self._epoll_order(mine, reg) is not Order.EQUAL:
+            return _NOT_IT
+        same = []
+        for f in list(bucket.fds):
+            try:
+                if self._file_cmp(f, mine) == 0:
+                    same.append(f)
+            except _Unusable as gone:
+                self._drop(bucket.fds, _Unusable(f, gone.code))  # never the copy itself
+        kept = set(bucket.fds)
+        bucket.reindex()
+        return [f for f in same if f in kept] or None
 
     def find(self, bucket: _Bucket, reg: Registration) -> list[_Fd] | None:
         """The fds of *bucket* that are *reg*'s file; None if *reg* is gone."""

@@ -279,3 +279,91 @@ def test_epoll_an_fd_closed_and_reused_mid_scan_is_no_trouble() -> None:
         proc.wait()
         if proc.stdout is not None:
             proc.stdout.close()
+
+
+#: Eventfds registered beside the changing one, so that the anonymous inode's bucket is
+#: big enough to be split by eventfd id (or sorted) rather than proven fd by fd.
+FILLERS = range(30, 36)
+
+
+def eventfd_family(family: Start) -> Family:
+    ops = ["epoll:ep", "eventfd:20", "eventfd:21", "dup2:20:5", "eadd:3:5"]
+    for fd in FILLERS:
+        ops += [f"eventfd:{fd}", f"eadd:3:{fd}"]
+    return family(*ops, "fork:c", "flip:20:21:5")
+
+
+def test_epoll_never_loses_nor_invents_eventfd_holders_through_a_changing_hint(
+    family: Start,
+) -> None:
+    # P registered E1 at fd 5 and holds it at 20; a thread of P flips fd 5 between E1
+    # and E2 (fd 21).  Every eventfd has the one anonymous inode, and an id read at one
+    # moment that the registration is proven at another: fd 5, where the search starts,
+    # may be read as E2 and proven as E1.  C, forked before the flipping began, holds
+    # E1 at 5 and 20 and never changes.
+    wrong: list[str] = []
+    for fam in families(lambda: eventfd_family(family)):
+        p, c = fam.pid, fam["c"]
+        e1 = {(p, 20), (c, 5), (c, 20)}
+        for _ in range(SCANS):
+            listing = find_holders(p, 3, read_registrations(p, 3), [c])
+            by_tfd = {t.registration.tfd: t for t in listing.targets}
+            if sorted(by_tfd) != [5, *FILLERS]:
+                wrong.append(f"registrations {sorted(by_tfd)}")
+                continue
+            target = by_tfd[5]
+            holders = {(h.pid, h.fd) for h in target.holders}
+            status = "ok" if (p, 5) in holders else "moved"
+            if holders not in (e1, e1 | {(p, 5)}) or target.status.value != status:
+                wrong.append(f"{target.status.value} {holders}")
+            for fd in FILLERS:
+                filler = by_tfd[fd]
+                if {(h.pid, h.fd) for h in filler.holders} != {(p, fd), (c, fd)}:
+                    wrong.append(f"filler {fd}: {filler.holders}")
+            changed = [(s.pid, s.fd) for s in listing.skipped]
+            if any(s.error.reason != CHANGED for s in listing.skipped) or changed not in (
+                [],
+                [(p, 5)],
+            ):
+                wrong.append(f"skipped {listing.skipped}")
+            elif changed and (p, 5) in holders:
+                wrong.append(f"changed and held {holders}")
+    assert wrong == []
+
+
+def test_big_epoll_never_loses_a_holder_through_a_changing_hint(
+    family: Start, tmp_path: Path
+) -> None:
+    # From 512 registrations a KCMP_EPOLL_TFD call is dear, so the fd at the
+    # registration's number is proven first and the inode's other fds are compared with
+    # it: P's fd 5, which a thread of P flips between D1 (the registered description,
+    # also at 20) and D2 (21).  Its proof and the comparisons come at other moments.
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    wrong: list[str] = []
+    for _ in range(2):
+        fam = family(
+            "epoll:ep",
+            f"openfd:5:{fifo}",
+            "eadd:3:5",
+            "dup2:5:20",
+            f"openfd:21:{fifo}",
+            "emany:3:600",
+            "fork:c",
+            "flip:20:21:5",
+        )
+        try:
+            p, c = fam.pid, fam["c"]
+            d1 = {(p, 20), (c, 5), (c, 20)}
+            for _ in range(SCANS // 5):
+                listing = find_holders(p, 3, read_registrations(p, 3), [c])
+                (target,) = (t for t in listing.targets if t.registration.tfd == 5)
+                holders = {(h.pid, h.fd) for h in target.holders}
+                status = "ok" if (p, 5) in holders else "moved"
+                if holders not in (d1, d1 | {(p, 5)}) or target.status.value != status:
+                    wrong.append(f"{target.status.value} {holders}")
+                if any(s.fd != 5 or s.error.reason != CHANGED for s in listing.skipped):
+                    wrong.append(f"skipped {listing.skipped}")
+        finally:
+            fam.end()
+    assert wrong == []
