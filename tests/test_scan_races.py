@@ -286,7 +286,7 @@ def test_epoll_an_fd_closed_and_reused_mid_scan_is_no_trouble() -> None:
 FILLERS = range(30, 36)
 
 
-def eventfd_family(family: Start) -> Family:
+def epoll_eventfd_family(family: Start) -> Family:
     ops = ["epoll:ep", "eventfd:20", "eventfd:21", "dup2:20:5", "eadd:3:5"]
     for fd in FILLERS:
         ops += [f"eventfd:{fd}", f"eadd:3:{fd}"]
@@ -302,7 +302,7 @@ def test_epoll_never_loses_nor_invents_eventfd_holders_through_a_changing_hint(
     # may be read as E2 and proven as E1.  C, forked before the flipping began, holds
     # E1 at 5 and 20 and never changes.
     wrong: list[str] = []
-    for fam in families(lambda: eventfd_family(family)):
+    for fam in families(lambda: epoll_eventfd_family(family)):
         p, c = fam.pid, fam["c"]
         e1 = {(p, 20), (c, 5), (c, 20)}
         for _ in range(SCANS):
