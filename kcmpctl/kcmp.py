@@ -223,6 +223,7 @@ def compare(
             lambda a, b: _sign(a, b, resource),
             reference=ref,
             recheck=recheck,
+            comes_and_goes=resource.comes_and_goes,
         )
     except OSError as err:
         raise blame(err.errno or 0, (s1, s2), resource) from err

@@ -143,7 +143,14 @@ def group_type(
 
     ref = reference if resource.nullable else None
     try:
-        grouping = settle(ids, cmp, reference=ref, prune=prune, recheck=recheck)
+        grouping = settle(
+            ids,
+            cmp,
+            reference=ref,
+            prune=prune,
+            recheck=recheck,
+            comes_and_goes=resource.comes_and_goes,
+        )
     except OrderUnstable as err:
         raise ScanError(f"{resource.cli_name}: {err}") from err
     if reference in grouping.failed:

@@ -54,6 +54,15 @@ class Resource(enum.IntEnum):
         return self in _NULLABLE
 
     @property
+    def comes_and_goes(self) -> bool:
+        """Whether a live process's object of this type can appear or vanish (NULL one
+        moment, not the next): an I/O context is made on first use or by ioprio_set(),
+        an undo list by semop(SEM_UNDO) and dropped by unshare(CLONE_SYSVSEM).  Two such
+        processes can compare equal as two NULLs and look like one object a moment
+        later (:func:`kcmpctl.verify.settle`, *comes_and_goes*)."""
+        return self in (Resource.IO, Resource.SYSVSEM)
+
+    @property
     def is_task_type(self) -> bool:
         """Compared between two processes as a whole (not per fd)."""
         return self not in (Resource.FILE, Resource.EPOLL_TFD)

@@ -214,6 +214,66 @@ def _unsteady(item: T, cmp: Callable[[T, T], int], reference: T, probes: int) ->
     return False
 
 
+def _confirm(
+    classes: Sequence[Sequence[T]], cmp: Callable[[T, T], int], reference: T, probes: int
+) -> tuple[set[T], set[T]]:
+    """The shared classes of an answer whose objects come and go, asked again.
+
+    Each member of a class of two or more (other than the reference's) is asked about
+    the reference *probes* times, expecting each time the side of it the answer puts
+    its class on (so: an object): one that answers two ways is returned as changed,
+    one that steadily answers otherwise (it has none now) as a suspect.  Then the
+    class is compared along, each member with the next, and each member asked about
+    the reference once more: equal to each other between two spells of having an
+    object, they are one object.  A class that no longer holds is returned as
+    suspects, to be sorted again.  Cost: only the classes called shared, which for
+    these types (CLONE_IO, CLONE_SYSVSEM) are few.
+    """
+    compare = cmp.compare if isinstance(cmp, Comparator) else cmp
+    changed: set[T] = set()
+    suspects: set[T] = set()
+    home = next((k for k, cls in enumerate(classes) if reference in cls), None)
+    if home is None:
+        return changed, suspects
+
+    def asked(item: T, expected: int, times: int) -> bool:
+        """Whether *item* answered *expected* about the reference *times* times."""
+        answers = set()
+        for n in range(times):
+            if n >= 6:
+                os.sched_yield()
+            try:
+                answers.add(compare(item, reference))
+            except ItemFailed:
+                answers.update((-2, 2))
+        if len(answers) > 1:
+            changed.add(item)
+        return answers == {expected}
+
+    for k, cls in enumerate(classes):
+        if len(cls) < 2 or k == home:
+            continue
+        expected = -1 if k < home else 1
+        # Every member asked (no short cut at the first that fails): each one caught
+        # answering two ways is named.
+        answered = [asked(item, expected, probes) for item in cls]
+        held = all(answered)
+        if held:
+            for a, b in itertools.pairwise(cls):
+                try:
+                    held = compare(a, b) == 0
+                except ItemFailed:
+                    held = False
+                if not held:
+                    break
+        if held:
+            answered = [asked(item, expected, 1) for item in cls]
+            held = all(answered)
+        if not held:
+            suspects.update(item for item in cls if item not in changed)
+    return changed, suspects
+
+
 #: Questions to an item about the reference in the first proof (doubled each round).
 PROBES = 6
 
@@ -229,6 +289,7 @@ def settle(
     reference: T | None = None,
     prune: Callable[[Sequence[T]], dict[T, str]] | None = None,
     recheck: bool = True,
+    comes_and_goes: bool = False,
 ) -> Grouping[T]:
     """Group *items* (and *reference*, if given) by *cmp*, then prove the answer again.
 
@@ -237,6 +298,16 @@ def settle(
     proof finds misplaced is sorted again (from the order found: timsort needs about
     n calls for it) and proven again.  With *recheck* false (every process stopped,
     as ``--freeze`` does) nothing can change and the answer of the sort stands.
+
+    *comes_and_goes*: the items' objects can appear and vanish (an undo list, an I/O
+    context).  Two items that were both without one when compared with each other are
+    "equal" there, and each may have one by the time it is compared with the
+    reference: every check passes, and two objects that were never one would be
+    reported shared.  No sequence of separate calls rules that out, so every member of
+    a class the answer calls shared is asked about the reference again
+    (:func:`_confirm`) until it has answered the same way several times, and only then
+    is the class compared along again: a member that answers two ways is dropped as
+    changed, a class that no longer holds together is sorted again.
     """
     current = [*items, reference] if reference is not None else list(items)
     failed: dict[T, str] = {}
@@ -264,7 +335,14 @@ def settle(
         )
         for item, reason in dropped.items():
             failed.setdefault(item, reason)
-        if not suspects or (reference is not None and reference in failed):
+        if reference is not None and reference in failed:
+            return Grouping(classes, failed)
+        if not suspects and comes_and_goes and reference is not None:
+            changed, suspects = _confirm(classes, cmp, reference, probes)
+            for item in changed:
+                failed.setdefault(item, CHANGED)
+            classes = [kept for cls in classes if (kept := [i for i in cls if i not in changed])]
+        if not suspects:
             return Grouping(classes, failed)
         current = [item for cls in classes for item in cls]
     for item in suspects:
