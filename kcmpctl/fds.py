@@ -306,8 +306,13 @@ def _group(
     in parts that *apart* tells apart when it is given and they are many (19,000
     eventfds: each its own ``eventfd-id``, no sort at all).
     A matched fd then joins the class of its partner, checked against a second member
-    of that class when there is one: a disagreement means one of them changed, and the
-    fd is set aside as changed.
+    of that class when there is one.  A partner alone in its class may have been
+    another description when it was matched than when it was sorted: the first fd
+    matched with it is looked for among the classes sorted with it (binary search;
+    none where the partner's key was its own, as each eventfd's).  A disagreement, or
+    a partner seen changing, means that one of them changed, maybe the partner: the
+    fd is sorted again with the classes it could join (:func:`_resort`), and only what
+    that proof sees changing is set aside as changed.
     """
     # Ordered by fd, the fds of one description lie together and timsort merges them
     # as runs (~20% fewer kcmp calls, measured).
@@ -338,6 +343,7 @@ def _group(
                 continue
         rest.append(item)
     rest = [i for i in rest if i not in failed]
+    keys: dict[FdRef, Hashable] | None = None
     if apart is not None and len(rest) >= APART_FROM:
         # Keys read process by process, each through its open directories.
         keys = {ref: apart(ref) for ref in sorted(rest)}
@@ -346,23 +352,117 @@ def _group(
         settled = sort_settled(rest, cmp)
     settled.failed.update(failed)
     where = {ref: cls for cls in settled.classes for ref in cls}
+    among = _among(settled.classes, keys)
+    #: for a partner alone in its class: whether its matched fds belong there
+    alone: dict[FdRef, bool] = {}
+    unsure: list[FdRef] = []
     for item, partner in matched:
         cls = where.get(partner)
-        if cls is None:
-            # Its partner failed or changed since: only item is left, which claims nothing.
-            settled.classes.append([item])
-            continue
-        witness = next((ref for ref in cls if ref != partner), None)
         try:
-            agrees = witness is None or cmp(item, witness) == 0
+            if cls is None or partner in settled.unproven:
+                agrees = False  # changed, failed, or left alone unproven since they matched
+            elif len(cls) > 1:
+                agrees = cmp(item, cls[0] if cls[0] != partner else cls[1]) == 0
+            elif partner not in alone:
+                # Alone, it may have been another description when it was sorted: the
+                # first fd matched with it is looked for among the other classes it
+                # could join (those of its own key when there are keys).
+                part, at = among(cls)
+                alone[partner] = agrees = len(part) == 1 or (
+                    (keys is None or apart is None or apart(item) == keys[partner])
+                    and _find(item, part, at, cmp) is None
+                )
+            else:
+                agrees = alone[partner]
         except ItemFailed as failure:
             settled.failed[failure.item] = failure.reason  # type: ignore[index]
-            continue
-        if agrees:
+            if failure.item == item:
+                continue
+            agrees = False
+        if agrees and cls is not None:
             cls.append(item)
         else:
-            settled.changed.append(item)
+            # One of them changed, maybe the partner: which is for the sort to say.
+            unsure.append(item)
+    if unsure:
+        _resort(settled, [i for i in unsure if i not in settled.failed], cmp, keys, apart)
     return settled
+
+
+def _among(
+    classes: list[list[FdRef]], keys: dict[FdRef, Hashable] | None
+) -> Callable[[list[FdRef]], tuple[list[list[FdRef]], int]]:
+    """For a class of *classes*, the classes sorted with it (in its part, with *keys*),
+    ascending, and where it is among them."""
+    parts: dict[Hashable, list[list[FdRef]]] = {}
+    for c in classes:
+        parts.setdefault(None if keys is None else keys[c[0]], []).append(c)
+    at = {id(c): i for part in parts.values() for i, c in enumerate(part)}
+
+    def among(cls: list[FdRef]) -> tuple[list[list[FdRef]], int]:
+        return parts[None if keys is None else keys[cls[0]]], at[id(cls)]
+
+    return among
+
+
+def _find(
+    item: FdRef, classes: list[list[FdRef]], skip: int, cmp: Callable[[FdRef, FdRef], int]
+) -> list[FdRef] | None:
+    """The class of ascending *classes*, the one at *skip* left out, that *item* equals,
+    by binary search."""
+    lo, hi = 0, len(classes) - 1
+    while lo < hi:
+        mid = (lo + hi) // 2
+        cls = classes[mid if mid < skip else mid + 1]
+        sign = cmp(item, cls[0])
+        if sign == 0:
+            return cls
+        if sign < 0:
+            hi = mid
+        else:
+            lo = mid + 1
+    return None
+
+
+def _resort(
+    settled: Settled[FdRef],
+    unsure: list[FdRef],
+    cmp: Callable[[FdRef, FdRef], int],
+    keys: dict[FdRef, Hashable] | None,
+    apart: Callable[[FdRef], Hashable] | None,
+) -> None:
+    """Place *unsure* fds in *settled* by sorting them with the classes they could join
+    and proving them all again (:func:`sort_settled`), in place.
+
+    A matched fd and its partner disagreed, or the partner was seen changing: either
+    may be the one that changed, and only a sort proven by :func:`settle` tells which.
+    The classes are given in their order, so the sort costs about one call for each
+    fd, the proof two.  With *keys*, only the classes of the unsure fds' keys.
+    """
+    if keys is None or apart is None:
+        joined, settled.classes = settled.classes, []
+        unsure_by_key: dict[Hashable, list[FdRef]] = {None: unsure}
+        classes_by_key: dict[Hashable, list[list[FdRef]]] = {None: joined}
+    else:
+        unsure_by_key = {}
+        for ref in unsure:
+            unsure_by_key.setdefault(apart(ref), []).append(ref)
+        classes_by_key = {}
+        kept: list[list[FdRef]] = []
+        for cls in settled.classes:
+            key = keys[cls[0]]
+            if key in unsure_by_key:
+                classes_by_key.setdefault(key, []).append(cls)
+            else:
+                kept.append(cls)
+        settled.classes = kept
+    for key, refs in unsure_by_key.items():
+        order = [ref for cls in classes_by_key.get(key, ()) for ref in cls]
+        again = sort_settled(order + refs, cmp)
+        settled.classes += again.classes
+        settled.changed += again.changed
+        settled.failed.update(again.failed)
+        settled.unproven |= again.unproven
 
 
 def _details(

@@ -502,12 +502,14 @@ def file_comparator() -> Comparator[FdRef]:
 class Settled(Generic[T]):
     """Classes proven on one order, the items seen changing, and the items that failed."""
 
-    __slots__ = ("changed", "classes", "failed")
+    __slots__ = ("changed", "classes", "failed", "unproven")
 
     def __init__(self) -> None:
         self.classes: list[list[T]] = []
         self.changed: list[T] = []
         self.failed: dict[T, str] = {}
+        #: items of a contradiction left in a class of their own, unproven either way
+        self.unproven: set[T] = set()
 
 
 #: Rounds of :func:`settle` before every item of a remaining contradiction is held changed.
@@ -559,6 +561,7 @@ def settle(order: Sequence[T], cmp: Callable[[T, T], int]) -> Settled[T]:
             # Nothing to pin it on (two items alone, say): each suspect is left in a
             # class of its own, which claims nothing.
             result.classes = _classes_apart(current, near, suspects)
+            result.unproven = suspects
             return result
         result.changed.extend(i for i in current if i in blamed)
         current = [i for i in current if i not in blamed and i not in result.failed]
@@ -604,6 +607,7 @@ def sort_apart(
         result.classes += settled.classes
         result.changed += settled.changed
         result.failed.update(settled.failed)
+        result.unproven |= settled.unproven
     return result
 
 

@@ -145,6 +145,74 @@ def test_fds_big_eventfd_bucket_through_a_changing_fd(family: Start) -> None:
     assert wrong == []
 
 
+#: Fds a flipping child opens beyond its three of the watched file: enough to make its
+#: table the largest of a bucket that is matched by number (fds.MATCH_FROM).
+OPENS = 80
+
+
+def partner_family(family: Start, path: Path | None) -> Family:
+    """P holds D1 at fd 5 and D2 at fd 6; its child C holds them at 20 and 21, flips its
+    fd 5 between them, and holds the most fds of the bucket (80 more opens of *path*,
+    or 40 more eventfds with *path* None over 600 inherited): P's fd 5, never changed,
+    is matched by number with C's fd 5, which changes all the time."""
+    if path is None:
+        head: tuple[str, ...] = ("eventfds:600", "eventfd:5", "eventfd:6")
+        more: tuple[str, ...] = ("eventfds:40",)
+    else:
+        path.write_text("x")
+        head = (f"openfd:5:{path}", f"openfd:6:{path}")
+        more = tuple(f"openfd:{fd}:{path}" for fd in range(30, 30 + OPENS))
+    child = ("dup2:5:20", "dup2:6:21", "close:6", *more, "flip:20:21:5")
+    return family(*head, f"nest:c:{len(child)}", *child)
+
+
+def partner_wrong(fam: Family, scans: int) -> list[str]:
+    """What is wrong in *scans* scans of *fam*: P's fds 5 and 6 always with the fds of
+    their description, never skipped; C's fd 5 in at most one of them, or changed."""
+    p, c = fam.pid, fam["c"]
+    d1, d2 = {(p, 5), (c, 20)}, {(p, 6), (c, 21)}
+    allowed = [
+        {frozenset(a), frozenset(b)}
+        for a, b in ((d1, d2), (d1 | {(c, 5)}, d2), (d1, d2 | {(c, 5)}))
+    ]
+    wrong: list[str] = []
+    for _ in range(scans):
+        selection = procs.select_tasks([p, c], None, None, None)
+        try:
+            result = scan(selection.tasks)
+        finally:
+            selection.close()
+        held = [{(h.pid, h.fd) for h in d.holders} for d in result.descriptions]
+        watched = [fds for fds in held if fds & (d1 | d2 | {(c, 5)})]
+        if len(watched) != 2 or set(map(frozenset, watched)) not in allowed:
+            wrong.append(f"descriptions {watched}")
+        # Every other description is one fd number inherited (eventfds).
+        wrong += [
+            f"inherited {fds}"
+            for fds in held
+            if fds not in watched and len({fd for _, fd in fds}) > 1
+        ]
+        wrong += skips_wrong(result.skipped, (c, 5), held)
+    return wrong
+
+
+def test_fds_the_largest_table_changing_under_a_matched_fd(family: Start, tmp_path: Path) -> None:
+    """A stable fd matched with a changing one is neither blamed nor split."""
+    path = tmp_path / "file"
+    wrong: list[str] = []
+    for fam in families(lambda: partner_family(family, path)):
+        wrong += partner_wrong(fam, SCANS)
+    assert wrong == []
+
+
+def test_fds_the_largest_table_changing_in_a_big_eventfd_bucket(family: Start) -> None:
+    """The same, with what is left to sort split by eventfd-id first."""
+    wrong: list[str] = []
+    for fam in families(lambda: partner_family(family, None)):
+        wrong += partner_wrong(fam, SCANS // 16)
+    assert wrong == []
+
+
 def test_fds_reports_the_changing_fd_as_changed(
     kcmpctl: Run, family: Start, tmp_path: Path
 ) -> None:
