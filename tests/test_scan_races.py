@@ -121,27 +121,7 @@ def test_fds_big_eventfd_bucket_through_a_changing_fd(family: Start) -> None:
         p, c, x = fam.pid, fam["c"], fam["x"]
         d1 = {(p, 5), (c, 20), (x, 8)}
         d2 = {(p, 6), (c, 21), (x, 7)}
-        allowed = [
-            {frozenset(a), frozenset(b)}
-            for a, b in ((d1, d2), (d1 | {(c, 5)}, d2), (d1, d2 | {(c, 5)}))
-        ]
-        for _ in range(SCANS // 16):
-            selection = procs.select_tasks([p, c, x], None, None, None)
-            try:
-                result = scan(selection.tasks)
-            finally:
-                selection.close()
-            held = [{(h.pid, h.fd) for h in d.holders} for d in result.descriptions]
-            watched = [fds for fds in held if fds & (d1 | d2 | {(c, 5)})]
-            if len(watched) != 2 or set(map(frozenset, watched)) not in allowed:
-                wrong.append(f"descriptions {watched}")
-            # Every other description is one fd number inherited.
-            wrong += [
-                f"inherited {fds}"
-                for fds in held
-                if fds not in watched and len({fd for _, fd in fds}) > 1
-            ]
-            wrong += skips_wrong(result.skipped, (c, 5), held)
+        wrong += flip_wrong([p, c, x], d1, d2, (c, 5), SCANS // 16)
     assert wrong == []
 
 
@@ -170,29 +150,40 @@ def partner_wrong(fam: Family, scans: int) -> list[str]:
     """What is wrong in *scans* scans of *fam*: P's fds 5 and 6 always with the fds of
     their description, never skipped; C's fd 5 in at most one of them, or changed."""
     p, c = fam.pid, fam["c"]
-    d1, d2 = {(p, 5), (c, 20)}, {(p, 6), (c, 21)}
+    return flip_wrong([p, c], {(p, 5), (c, 20)}, {(p, 6), (c, 21)}, (c, 5), scans)
+
+
+def flip_wrong(
+    pids: list[int],
+    d1: set[tuple[int, int]],
+    d2: set[tuple[int, int]],
+    flipping: tuple[int, int],
+    scans: int,
+) -> list[str]:
+    """What is wrong in *scans* scans of *pids*: the descriptions *d1* and *d2* exactly,
+    *flipping* in at most one of them (or skipped as changed), and every other
+    description one fd number inherited (eventfds)."""
     allowed = [
         {frozenset(a), frozenset(b)}
-        for a, b in ((d1, d2), (d1 | {(c, 5)}, d2), (d1, d2 | {(c, 5)}))
+        for a, b in ((d1, d2), (d1 | {flipping}, d2), (d1, d2 | {flipping}))
     ]
     wrong: list[str] = []
     for _ in range(scans):
-        selection = procs.select_tasks([p, c], None, None, None)
+        selection = procs.select_tasks(pids, None, None, None)
         try:
             result = scan(selection.tasks)
         finally:
             selection.close()
         held = [{(h.pid, h.fd) for h in d.holders} for d in result.descriptions]
-        watched = [fds for fds in held if fds & (d1 | d2 | {(c, 5)})]
+        watched = [fds for fds in held if fds & (d1 | d2 | {flipping})]
         if len(watched) != 2 or set(map(frozenset, watched)) not in allowed:
             wrong.append(f"descriptions {watched}")
-        # Every other description is one fd number inherited (eventfds).
         wrong += [
             f"inherited {fds}"
             for fds in held
             if fds not in watched and len({fd for _, fd in fds}) > 1
         ]
-        wrong += skips_wrong(result.skipped, (c, 5), held)
+        wrong += skips_wrong(result.skipped, flipping, held)
     return wrong
 
 
