@@ -195,10 +195,16 @@ def _unsteady(item: T, cmp: Callable[[T, T], int], reference: T, probes: int) ->
     Only the reference is asked: asked about a neighbour whose object comes and goes,
     a steady item would answer two ways too.  Without a reference (sighand, which
     every process has and keeps but across exec) nothing is called unsteady, and
-    whatever is misplaced is sorted again.  Past the first few questions the CPU is
-    yielded between two: on a busy machine a process that changes all the time may
-    just not be running for a while.
+    whatever is misplaced is sorted again.
     """
+    return _steady_answer(item, cmp, reference, probes) is None
+
+
+def _steady_answer(item: T, cmp: Callable[[T, T], int], reference: T, probes: int) -> int | None:
+    """The one answer *item* gave about the reference, asked *probes* times; ``None``
+    once it answers two ways or fails.  Past the first few questions the CPU is
+    yielded between two: on a busy machine a process that changes all the time may
+    just not be running for a while."""
     first: int | None = None
     for n in range(probes):
         if n >= 6:
@@ -206,12 +212,12 @@ def _unsteady(item: T, cmp: Callable[[T, T], int], reference: T, probes: int) ->
         try:
             sign = cmp(item, reference)
         except ItemFailed:
-            return True
+            return None
         if first is None:
             first = sign
         elif sign != first:
-            return True
-    return False
+            return None
+    return first
 
 
 def _confirm(
@@ -238,17 +244,10 @@ def _confirm(
 
     def asked(item: T, expected: int, times: int) -> bool:
         """Whether *item* answered *expected* about the reference *times* times."""
-        answers = set()
-        for n in range(times):
-            if n >= 6:
-                os.sched_yield()
-            try:
-                answers.add(compare(item, reference))
-            except ItemFailed:
-                answers.update((-2, 2))
-        if len(answers) > 1:
+        answer = _steady_answer(item, compare, reference, times)
+        if answer is None:
             changed.add(item)
-        return answers == {expected}
+        return answer == expected
 
     for k, cls in enumerate(classes):
         if len(cls) < 2 or k == home:
