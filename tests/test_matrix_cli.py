@@ -299,7 +299,7 @@ def test_grid_plain() -> None:
         "5  20 bash     . . . . . ?\n"
         "6   1 init     ? ? ? ? ? ?  permission denied\n"
         "\n"
-        f"{view.LEGEND}\n"
+        f"{view.legend(False)}\n"
     )
 
 
@@ -363,7 +363,11 @@ def test_small_selection_shows_a_grid_larger_shows_groups(
     status, out, _ = kcmpctl("matrix", "--tree", str(fam.pid), "-t", "files")
     assert status == 1
     assert out.startswith("files: file descriptor table (files_struct); 1 group (2 processes)")
-    assert out.endswith(view.LEGEND + "\n")
+    assert out.endswith(view.legend(False) + "\n")
+    assert "namespace" not in out  # none shown: nothing said of their order
+    _, with_ns, _ = kcmpctl("matrix", "--tree", str(fam.pid), "-t", "files,uts", "--grid")
+    assert with_ns.endswith(view.legend(True) + "\n")
+    assert "(a namespace's: by inode)" in view.legend(True)
     monkeypatch.setenv("COLUMNS", "20")  # the grid no longer fits
     _, out, _ = kcmpctl("matrix", "--tree", str(fam.pid), "-t", "files")
     heading, table = out.split("\n", 1)

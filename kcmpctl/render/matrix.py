@@ -47,10 +47,17 @@ GRID_COLUMNS: tuple[Column, ...] = (
 )
 
 SAME, LESS, GREATER, NONE, UNKNOWN = "=", "<", ">", ".", "?"
-LEGEND = (
-    f"{SAME} one object   {LESS} {GREATER} kcmp's order of the row's object against the"
-    f" column's (a namespace's: by inode)   {NONE} no object   {UNKNOWN} not compared"
-)
+
+
+def legend(namespaces: bool) -> str:
+    """The grid's legend; how namespaces are ordered only where a namespace is shown."""
+    by_inode = " (a namespace's: by inode)" if namespaces else ""
+    return (
+        f"{SAME} one object   {LESS} {GREATER} kcmp's order of the row's object against the"
+        f" column's{by_inode}   {NONE} no object   {UNKNOWN} not compared"
+    )
+
+
 # "<" and ">" dimmed: the blocks of "=" (the groups) stand out
 _CELL_STYLES = {NONE: "dim", UNKNOWN: "warn", SAME: "good", LESS: "dim", GREATER: "dim"}
 #: how many PIDs a "not compared" line names before it counts the rest
@@ -352,7 +359,8 @@ def print_grid(out: Terminal, matrix: Matrix) -> None:
             out.line(f"{prefix} {painted}{reason}")
     if out.headings:
         out.line("")
-        out.prose(LEGEND, "dim")
+        shown = (r.resource.kind == "namespace" for r in matrix.results)
+        out.prose(legend(any(shown)), "dim")
 
 
 def _rich_grid(
