@@ -144,12 +144,13 @@ def group_type(
     ref = reference if resource.nullable else None
     try:
         grouping = settle(
-            ids,
+            sorted(ids),
             cmp,
             reference=ref,
             prune=prune,
             recheck=recheck,
             comes_and_goes=resource.comes_and_goes,
+            runs=True,
         )
     except OrderUnstable as err:
         raise ScanError(f"{resource.cli_name}: {err}") from err

@@ -42,7 +42,7 @@ from __future__ import annotations
 import itertools
 import os
 from collections.abc import Callable, Collection, Hashable, Sequence
-from typing import TypeVar, cast
+from typing import Generic, TypeVar, cast
 
 from .errors import CHANGED
 from .grouping import Comparator, Grouping, ItemFailed, OrderUnstable, sort_groups
@@ -57,6 +57,7 @@ def verify(
     probes: int = 6,
     neighbours_proven: bool = False,
     referenced: Collection[T] = (),
+    proven: Collection[tuple[T, T]] = (),
 ) -> tuple[list[list[T]], dict[T, str], set[T]]:
     """*classes* (ascending, each a set of equal items) proven again with *cmp*.
 
@@ -76,7 +77,9 @@ def verify(
     placed it (the sort's own neighbour pass) and found as *classes* say; they are
     not asked a third time.  *referenced*: items compared with the reference after
     that sort (:attr:`~kcmpctl.grouping.Grouping.referenced`), found as *classes*
-    say; they are not asked about it again.
+    say; they are not asked about it again.  *proven*: pairs ``(a, b)`` compared
+    directly after the answer's items were last changed, and found as *classes* say
+    (the links of the runs :func:`_runs` found); not asked again.
 
     What is derived rather than asked: two items of the reference's class (no
     object) are never compared with each other, next-but-one or across a gap.  Each
@@ -89,7 +92,7 @@ def verify(
     dropped: dict[T, str] = {}
     suspects: set[T] = set()
     #: pairs compared (in a round before this one) and found as the classes say
-    proven: set[tuple[T, T]] = set()
+    held: set[tuple[T, T]] = set(proven)
     first = True
     while True:
         order = [item for cls in current for item in cls]
@@ -124,7 +127,7 @@ def verify(
                 if k == home and m == home:
                     continue  # both without an object: each is compared with the reference
                 a, b = order[i], order[i + gap]
-                if (a, b) in proven:
+                if (a, b) in held:
                     continue
                 try:
                     sign = compare(a, b)
@@ -182,8 +185,8 @@ def verify(
         if not changed and not failed:
             return current, dropped, suspects
         # Another round: what held in this one is not asked again.
-        proven.update(p for p in itertools.pairwise(order) if p not in bad)
-        proven.update(p for p in zip(order, order[2:], strict=False) if p not in bad)
+        held.update(p for p in itertools.pairwise(order) if p not in bad)
+        held.update(p for p in zip(order, order[2:], strict=False) if p not in bad)
         # Take them out; the neighbours they leave are compared across the gap.
         current = [kept for cls in current if (kept := [i for i in cls if i not in dropped])]
 
@@ -273,6 +276,107 @@ def _confirm(
     return changed, suspects
 
 
+#: Hints tried in one window of :func:`_runs`, and the hits that window needs for
+#: the next to be tried: below one in eight, a hint costs more than it saves.
+HINT_WINDOW = 64
+HINT_HITS = 8
+
+
+class _Runs(Generic[T]):
+    """Items found equal to the one before them in a hint order: runs of one object."""
+
+    __slots__ = ("absent", "failed", "links", "runs")
+
+    def __init__(self) -> None:
+        #: each run's items in the hint order; the first is the one that is sorted
+        self.runs: list[list[T]] = []
+        #: the neighbour pairs of each run, each compared directly and found equal
+        self.links: set[tuple[T, T]] = set()
+        #: items found equal to the reference: without an object
+        self.absent: list[T] = []
+        self.failed: dict[T, str] = {}
+
+
+class _Window:
+    """Whether a kind of hint still pays: asked after each try, with whether it hit.
+    A window of :data:`HINT_WINDOW` tries with fewer than *hits* hits ends it."""
+
+    __slots__ = ("hits", "needed", "open", "tries")
+
+    def __init__(self, needed: int) -> None:
+        self.needed = needed
+        self.tries = self.hits = 0
+        self.open = True
+
+    def count(self, hit: bool) -> None:
+        self.tries += 1
+        self.hits += hit
+        if self.tries == HINT_WINDOW:
+            self.open = self.hits >= self.needed
+            self.tries = self.hits = 0
+
+
+def _runs(order: Sequence[T], compare: Callable[[T, T], int], reference: T | None) -> _Runs[T]:
+    """Compare each item of *order* with the one before it; runs of equal ones.
+
+    Tasks that share an object are often next to each other by ID: the threads of a
+    process, a family of processes cloned one after the other.  One item of each run
+    is sorted instead of all (matrix over 2,000 processes in families of 1 to 5: a
+    third as many sorted for files and fs).  Where the hints miss (address spaces and
+    signal handlers are private to nearly every process) they stop: a window of
+    :data:`HINT_WINDOW` hints with fewer than :data:`HINT_HITS` equal ends them, so a
+    type without runs costs at most a window of calls.
+
+    With a *reference*, each item is compared with it first, as long as about half of
+    them have no object (I/O contexts and undo lists, on most machines): one call
+    proves an item absent, as the proof's own call against the reference would (it
+    is not asked again), and it is neither sorted nor linked.
+
+    Every link is an answer of the kernel about the two items, given at one moment;
+    the proof (:func:`verify`) takes each as the comparison of those neighbours and
+    compares the rest of the order as usual, next-but-one included.  An item that
+    fails is left out (in ``failed``); a run split by it keeps its two parts apart,
+    for the sort to join if they are one object.
+    """
+    found: _Runs[T] = _Runs()
+    runs, links, absent, failed = found.runs, found.links, found.absent, found.failed
+    hints = _Window(HINT_HITS)
+    nulls = _Window(HINT_WINDOW // 2) if reference is not None else None
+    run: list[T] = []
+    for item in order:
+        if nulls is not None and nulls.open:
+            try:
+                sign = compare(item, cast("T", reference))
+            except ItemFailed as failure:
+                failed.setdefault(cast("T", failure.item), failure.reason)
+                if failure.item != item:
+                    nulls.open = False  # the reference itself: the sort reports it
+                continue
+            nulls.count(sign == 0)
+            if sign == 0:
+                absent.append(item)
+                continue
+        if run and hints.open:
+            prev = run[-1]
+            try:
+                sign = compare(prev, item)
+            except ItemFailed as failure:
+                failed.setdefault(cast("T", failure.item), failure.reason)
+                if failure.item != prev:
+                    continue
+                run.pop()
+            else:
+                hints.count(sign == 0)
+                if sign == 0:
+                    run.append(item)
+                    links.add((prev, item))
+                    continue
+        run = [item]
+        runs.append(run)
+    found.runs = [r for r in runs if r]
+    return found
+
+
 #: Questions to an item about the reference in the first proof (doubled each round).
 PROBES = 6
 
@@ -289,6 +393,7 @@ def settle(
     prune: Callable[[Sequence[T]], dict[T, str]] | None = None,
     recheck: bool = True,
     comes_and_goes: bool = False,
+    runs: bool = False,
 ) -> Grouping[T]:
     """Group *items* (and *reference*, if given) by *cmp*, then prove the answer again.
 
@@ -307,9 +412,25 @@ def settle(
     (:func:`_confirm`) until it has answered the same way several times, and only then
     is the class compared along again: a member that answers two ways is dropped as
     changed, a class that no longer holds together is sorted again.
+
+    *runs*: neighbours in the order of *items* often share an object (tasks by ID):
+    each is compared with the one before it first, and only one item of each run of
+    equal ones is sorted (:func:`_runs`).  A run whose sorted item fails is placed by
+    another sort.
     """
     current = [*items, reference] if reference is not None else list(items)
     failed: dict[T, str] = {}
+    found: _Runs[T] | None = None
+    if runs and len(items) > 2:
+        found = _runs(
+            [i for i in items if i != reference],
+            cmp.compare if isinstance(cmp, Comparator) else cmp,
+            reference,
+        )
+        failed.update(found.failed)
+        current = [run[0] for run in found.runs]
+        if reference is not None:
+            current.append(reference)
     for round_ in range(ROUNDS):
         # The sort's neighbour pass compares each neighbour pair once more after the
         # sort: that is the first half of the proof (about n calls a type saved).
@@ -325,12 +446,33 @@ def settle(
             grouping = err.last
         for item, reason in grouping.failed.items():
             failed.setdefault(item, reason)
+        classes = grouping.classes
+        referenced = grouping.referenced
+        proven: set[tuple[T, T]] = set()
+        if found is not None:
+            members = {run[0]: run for run in found.runs}
+            if reference is not None:
+                members[reference] = [reference, *found.absent]
+            referenced = grouping.referenced | set(found.absent)
+            classes = [
+                [i for first in cls for i in members.get(first, [first])] for cls in classes
+            ]
+            # The neighbours the sort compared, and the links of each run.
+            if passed:
+                proven.update(itertools.pairwise(grouping.order))
+            proven |= found.links
+            passed = False
+            left = [i for first in grouping.failed if first in members for i in members[first][1:]]
+            found = None
+            if left:
+                current = [*(i for cls in classes for i in cls), *left]
+                continue
         if not recheck:
-            return Grouping(grouping.classes, failed)
+            return Grouping(classes, failed)
         # More questions, spread wider, each round that finds something misplaced.
         probes = PROBES << round_
         classes, dropped, suspects = verify(
-            grouping.classes, cmp, reference, probes, passed, grouping.referenced
+            classes, cmp, reference, probes, passed, referenced, proven
         )
         for item, reason in dropped.items():
             failed.setdefault(item, reason)
