@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import functools
 import os
 from collections.abc import Callable
 
@@ -182,14 +183,22 @@ _PIDFD_GETFD_OFFSETS = {"mips": 4000, "mipsel": 4000, "mips64": 5000, "mips64el"
 _PIDFD_GETFD = 438
 
 
+@functools.cache
+def _pidfd_getfd_number() -> int | None:
+    # Once: a big epoll copies thousands of fds, and uname() is a syscall.
+    machine = os.uname().machine
+    if machine not in SYSCALL_NUMBERS:
+        return None
+    return _PIDFD_GETFD + _PIDFD_GETFD_OFFSETS.get(machine, 0)
+
+
 def pidfd_getfd(pidfd: int, fd: int) -> int:
     """A copy, in this process, of fd *fd* of the process behind *pidfd*: the same
     open file description.  Raises :class:`OSError` (EPERM without ptrace attach
     access, EBADF for a closed fd, ENOSYS before Linux 5.6 or on an unknown machine)."""
-    machine = os.uname().machine
-    if machine not in SYSCALL_NUMBERS:
+    nr = _pidfd_getfd_number()
+    if nr is None:
         raise OSError(errno.ENOSYS, os.strerror(errno.ENOSYS))
-    nr = _PIDFD_GETFD + _PIDFD_GETFD_OFFSETS.get(machine, 0)
     ret: int = _syscall(nr, pidfd, fd, 0, 0, 0)
     if ret < 0:
         err = ctypes.get_errno()

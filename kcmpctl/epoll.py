@@ -21,7 +21,7 @@ import functools
 import os
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from . import _syscall, procs
@@ -96,6 +96,9 @@ class Registration:
     ino: int
     #: the superblock's device in the kernel's own encoding
     sdev: int
+    #: its line's index in fdinfo, which lists registrations by file: the lines of one
+    #: file are side by side (-1: not known)
+    place: int = field(default=-1, compare=False, repr=False)
 
     @property
     def event_names(self) -> list[str]:
@@ -121,10 +124,11 @@ def parse_fdinfo(text: str) -> list[Registration]:
     count of earlier lines with the same tfd.
     """
     seen: dict[int, int] = {}
-    registrations = []
+    registrations: list[Registration] = []
     for line in text.splitlines():
         if not line.startswith("tfd:"):
             continue
+        place = len(registrations)
         parts = line.split()
         if [p[:4] for p in parts[2:9:2]] == _LAYOUT and parts[7][:4] == "ino:":
             # The kernel's own layout, read by position: a big epoll has 10,000 lines.
@@ -140,7 +144,7 @@ def parse_fdinfo(text: str) -> list[Registration]:
             ino, sdev = int(fields["ino"], 16), int(fields["sdev"], 16)
         toff = seen.get(tfd, 0)
         seen[tfd] = toff + 1
-        registrations.append(Registration(tfd, toff, events, data, ino, sdev))
+        registrations.append(Registration(tfd, toff, events, data, ino, sdev, place))
     registrations.sort(key=lambda r: (r.tfd, r.toff))
     return registrations
 
@@ -358,7 +362,10 @@ def _find(
 ) -> None:
     for ino, regs in by_ino.items():
         fds = buckets.get(ino, [])
-        if len(regs) <= _direct_limit(len(fds)):
+        by_hints = search.by_hints(fds, regs, pid) if walk_costs else None
+        if by_hints is not None:
+            found.update(by_hints)
+        elif len(regs) <= _direct_limit(len(fds)):
             for reg in regs:
                 found[reg.tfd, reg.toff] = search.prove_each(_Bucket(fds, pid), reg, walk_costs)
         else:
@@ -388,6 +395,12 @@ def _direct_limit(fds: int) -> int:
     socket is most often registered once: it is proven directly.
     """
     return max(1, fds.bit_length())
+
+
+def _compare_limit(fds: int) -> int:
+    """How many KCMP_FILE calls one inode's bucket of *fds* may take to match its fds
+    one by one with the files proven, before an id or a sort is cheaper."""
+    return 4 * fds + 64
 
 
 def _changed(fd: _Fd) -> KcmpError:
@@ -533,6 +546,113 @@ class _Search:
         for item, reason in settled.failed.items():
             self._drop(ordered, _Unusable(item, int(reason)))
         return ordered
+
+    def by_hints(
+        self, fds: list[_Fd], regs: Sequence[Registration], pid: int
+    ) -> dict[tuple[int, int], list[_Fd] | None] | None:
+        """The holders of *regs* (one inode's) among *fds*, when each registration is
+        proven at an fd of *pid* that its number or data word names; else None, and
+        the other ways take the bucket.
+
+        Each such fd is copied into this process and the copy proven: the fd is
+        listed as what it was when copied.  Which registrations are one file needs no
+        id and no sort: fdinfo lists registrations by file, so two with another
+        inode's line between them are different files, and side by side their copies
+        are compared (one KCMP_FILE call).  Every other fd of the bucket is compared
+        with one copy of each file; when there are too many of those, None.
+        """
+        regs = sorted(regs, key=lambda r: r.place)
+        if not regs or regs[0].place < 0:
+            return None
+        own = {f.fd: f for f in fds if f.pid == pid}
+        hints = []
+        for reg in regs:
+            named = [own[n] for n in dict.fromkeys((reg.tfd, reg.data)) if n in own]
+            if not named:
+                return None
+            hints.append(named)
+        named_fds = {f for named in hints for f in named}
+        if (len(fds) - len(named_fds)) * len(regs) > _compare_limit(len(fds)):
+            return None
+        me = self._me
+        copies: dict[_Fd, int | None] = {}
+        try:
+            # Per registration, in fdinfo's order: the fd proven and its copy (None:
+            # the registration is gone).
+            proven: list[tuple[_Fd, int] | None] = []
+            for reg, named in zip(regs, hints, strict=True):
+                for hint in named:
+                    if hint not in copies:
+                        copies[hint] = self._copy(hint)
+                    copy = copies[hint]
+                    if copy is None:  # closed since it was listed
+                        continue
+                    try:
+                        order = self._epoll_order(_Fd(me, me, copy), reg)
+                    except NoSuchRegistration:
+                        proven.append(None)
+                        break
+                    if order is Order.EQUAL:
+                        proven.append((hint, copy))
+                        break
+                else:
+                    return None
+            return self._hinted_files(fds, regs, proven)
+        except _NoCopy:
+            return None
+        finally:
+            for copy in copies.values():
+                if copy is not None:
+                    os.close(copy)
+
+    def _hinted_files(
+        self, fds: list[_Fd], regs: list[Registration], proven: list[tuple[_Fd, int] | None]
+    ) -> dict[tuple[int, int], list[_Fd] | None] | None:
+        """:meth:`by_hints` once each of *regs* (in fdinfo's order) is proven at the fd
+        and copy of *proven* (None: gone): the files, and who else holds each."""
+        me = self._me
+        # Each file: the copy that stands for it, its registrations, its fds.
+        files: list[tuple[_Fd, list[Registration], list[_Fd]]] = []
+        last: tuple[int, int] | None = None  # the index and place of the last proven
+        for i, (reg, hinted) in enumerate(zip(regs, proven, strict=True)):
+            if hinted is None:
+                continue
+            hint, copy = hinted
+            mine = _Fd(me, me, copy)
+            if (
+                last is not None
+                and reg.place - last[1] == i - last[0]  # no other inode's line between
+                and self._file_cmp(mine, files[-1][0]) == 0
+            ):
+                files[-1][1].append(reg)
+                if hint not in files[-1][2]:
+                    files[-1][2].append(hint)
+            else:
+                files.append((mine, [reg], [hint]))
+            last = (i, reg.place)
+        held = {f for _, _, named in files for f in named}
+        rest = [f for f in fds if f not in held]
+        if len(rest) * len(files) > _compare_limit(len(fds)):
+            return None
+        kept = set(rest)
+        for f in rest[:]:
+            if f not in kept:  # its process was dropped meanwhile
+                continue
+            try:
+                for mine, _, holders in files:
+                    if self._file_cmp(f, mine) == 0:
+                        holders.append(f)
+                        break
+            except _Unusable as gone:
+                self._drop(rest, _Unusable(f, gone.code))  # never a copy
+                kept = set(rest)
+        kept |= held
+        found: dict[tuple[int, int], list[_Fd] | None] = {(r.tfd, r.toff): None for r in regs}
+        for _, file_regs, holders in files:
+            holders = [f for f in holders if f in kept]
+            for reg in file_regs:
+                found[reg.tfd, reg.toff] = holders
+        return found
 
     def by_eventfd_id(
         self, fds: list[_Fd], regs: Sequence[Registration], pid: int

@@ -426,3 +426,51 @@ def test_big_epoll_never_loses_a_holder_through_a_changing_hint(
         finally:
             fam.end()
     assert wrong == []
+
+
+def test_big_epoll_of_eventfds_never_loses_a_holder_through_a_changing_hint(
+    family: Start,
+) -> None:
+    # From 512 registrations each registration is proven at the fd its number or data
+    # word names, through a copy, and the registrations of the anonymous inode are told
+    # apart by fdinfo's order (by file) instead of by eventfd id.  P registered E1 at
+    # fd 5 and holds it at 20; a thread of P flips fd 5 between E1 and E2 (fd 21): the
+    # copy of fd 5 may be either, and fds 20 and 21 are compared with the copies.
+    wrong: list[str] = []
+    for _ in range(2):
+        fam = family(
+            "epoll:ep",
+            "eventfd:20",
+            "eventfd:21",
+            "dup2:20:5",
+            "eadd:3:5",
+            "emany:3:600",
+            "flip:20:21:5",
+        )
+        try:
+            p = fam.pid
+            for _ in range(SCANS // 5):
+                listing = find_holders(p, 3, read_registrations(p, 3), [])
+                if len(listing.targets) != 601:
+                    wrong.append(f"{len(listing.targets)} registrations")
+                    continue
+                for target in listing.targets:
+                    reg = target.registration
+                    holders = {(h.pid, h.fd) for h in target.holders}
+                    if reg.tfd != 5:
+                        if holders != {(p, reg.data)}:
+                            wrong.append(f"{reg.tfd}/{reg.toff}: {holders}")
+                        continue
+                    status = "ok" if (p, 5) in holders else "moved"
+                    good = holders in ({(p, 20)}, {(p, 20), (p, 5)})
+                    if not good or target.status.value != status:
+                        wrong.append(f"{target.status.value} {holders}")
+                changed = [(s.pid, s.fd) for s in listing.skipped]
+                if any(s.error.reason != CHANGED for s in listing.skipped) or changed not in (
+                    [],
+                    [(p, 5)],
+                ):
+                    wrong.append(f"skipped {listing.skipped}")
+        finally:
+            fam.end()
+    assert wrong == []
