@@ -14,7 +14,8 @@ all alike, whole processes through the runstat launcher:
 
 Each tree run is checked: every family member shares its fd table and fs_struct with
 its parent (the spawner) or else names a holder from its own family.  Prints median
-wall times, peak RSS and the ratio tree/matrix per pair.
+wall and CPU times (user + system, of the command and the workers it waited for:
+what a loaded machine disturbs least), peak RSS and the ratios tree/matrix per pair.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -65,6 +68,13 @@ def check_tree(doc: dict[str, Any], made: list[list[int]], spawner: int) -> None
                 raise SystemExit(f"bench: {node['pid']} {t}: {node['shares'][t]}")
     if seen != len(family_of):
         raise SystemExit(f"bench: tree shows {seen} of {len(family_of)} processes")
+
+
+def cpu_of_children() -> float:
+    """User + system seconds of the children this process waited for, so far: runstat
+    waits for kcmpctl, kcmpctl for its workers."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -117,22 +127,33 @@ def main(argv: Sequence[str] | None = None) -> None:
             cases = [c for pair in pairs for c in pair]
             env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
             subprocess.run([*kcmpctl, "types"], stdout=subprocess.DEVNULL, env=env, check=True)
+            cpus: dict[str, list[float]] = {case.label: [] for case in cases}
             for run in range(args.runs):
                 for case in cases[run % len(cases) :] + cases[: run % len(cases)]:
+                    before = cpu_of_children()
                     out = case.run(helpers["runstat"], env)
+                    cpus[case.label].append(cpu_of_children() - before)
                     if case.label.startswith("t "):
                         if case.status != 0:
                             raise SystemExit(f"bench: {case.shown} exited {case.status}")
                         check_tree(json.loads(out), made, spawner)
 
     print(f"tree's answers checked against the families in all {3 * args.runs} tree runs\n")
-    print(f"{'command':<26} {'median s':>9} {'min s':>7} {'peak MiB':>9} {'tree/matrix':>12}")
+    print(
+        f"{'command':<26} {'median s':>9} {'min s':>7} {'CPU s':>7} {'peak MiB':>9}"
+        f" {'tree/matrix':>12} {'CPU':>5}"
+    )
     for matrix, tree in pairs:
+        cpu = {case.label: statistics.median(cpus[case.label]) for case in (matrix, tree)}
         for case in (matrix, tree):
-            ratio = f"{tree.median / matrix.median:.2f}" if case is tree else ""
+            ratio = cpu_ratio = ""
+            if case is tree:
+                ratio = f"{tree.median / matrix.median:.2f}"
+                cpu_ratio = f"{cpu[tree.label] / cpu[matrix.label]:.2f}"
             print(
                 f"{case.shown:<26} {case.median:>9.3f} {min(case.walls):>7.3f}"
-                f" {max(case.peaks) / MiB:>9.1f} {ratio:>12}"
+                f" {cpu[case.label]:>7.3f} {max(case.peaks) / MiB:>9.1f} {ratio:>12}"
+                f" {cpu_ratio:>5}"
             )
 
 

@@ -367,21 +367,117 @@ def test_namespace_boundaries_beside_kcmp_types(
     assert lines[3].endswith(f"new files  net with {fam['x']}")
 
 
-def test_nearest_pairwise_and_breadth_first_agree() -> None:
-    """Both ways of finding the nearest holder find one as near, on random trees."""
+def test_nearest_holder_against_every_distance() -> None:
+    """The nearest other holder is the one fewest steps away, the lower ID on a tie,
+    the lowest ID of all when none is in the same tree: checked against a breadth-
+    first search from each member, on random forests (siblings, chains, several
+    roots, members that are ancestors of others)."""
     import random
+    from collections import deque
 
     from kcmpctl.tree import _Nearest
 
+    def steps(links: dict[int, set[int]], start: int) -> dict[int, int]:
+        seen, queue = {start: 0}, deque([start])
+        while queue:
+            node = queue.popleft()
+            for nxt in links.get(node, ()):
+                if nxt not in seen:
+                    seen[nxt] = seen[node] + 1
+                    queue.append(nxt)
+        return seen
+
     rng = random.Random(13)
-    for _ in range(200):
-        n = rng.randint(2, 60)
-        parent = {i: rng.randint(1, i - 1) for i in range(2, n + 1)}
-        cls = tuple(sorted(rng.sample(range(1, n + 1), rng.randint(2, min(n, 12)))))
+    for _ in range(300):
+        n = rng.randint(2, 80)
+        roots = set(rng.sample(range(1, n + 1), rng.randint(1, min(n, 3)))) | {1}
+        parent = {i: rng.randint(1, i - 1) for i in range(2, n + 1) if i not in roots}
+        if rng.random() < 0.2:  # workers of one parent
+            parent = dict.fromkeys(range(2, n + 1), 1)
+        cls = tuple(rng.sample(range(1, n + 1), rng.randint(2, min(n, 40))))
+        links: dict[int, set[int]] = {}
+        for child, up in parent.items():
+            links.setdefault(child, set()).add(up)
+            links.setdefault(up, set()).add(child)
         nearest = _Nearest(parent)
-        pairs, search = nearest._pairwise(cls), nearest._search(cls)
         for member in cls:
-            assert nearest._distance(member, pairs[member]) == nearest._distance(
-                member, search[member]
-            )
-            assert pairs[member] != member
+            away = steps(links, member)
+            others = [m for m in cls if m != member]
+            want = min(others, key=lambda m: (away.get(m, n + 1), m))
+            assert nearest.find(member, cls) == want, (parent, cls, member)
+
+
+@pytest.mark.parametrize(
+    ("name", "comm"),
+    [
+        ("[red]x[/]", "[red]x[/]"),
+        ("\x1b[31mred", "\x1b[31mred"),
+        ("two\nlines", "two\nlines"),
+        ('q"uote\\d', 'q"uote\\x5cd'),
+        ("café ✓", "café ✓"),
+        (b"bad\xffname", "bad\\xffname"),
+    ],
+    ids=["markup", "escape", "newline", "quote-backslash", "unicode", "undecodable"],
+)
+def test_json_names_as_every_command_writes_them(
+    kcmpctl: Run, family: Callable[..., Family], name: str | bytes, comm: str
+) -> None:
+    """-J is written as text, piece by piece: names come out as json.dumps and the
+    escaping rule of every other command make them, piped and indented on a terminal."""
+    fam = family(b"name:" + name if isinstance(name, bytes) else f"name:{name}", "fork:c")
+    status, doc, _ = tree_json(kcmpctl, str(fam.pid), "-t", "files,io")
+    assert status == 0
+    nodes = by_pid(doc)
+    assert nodes[fam.pid]["comm"] == nodes[fam["c"]]["comm"] == comm
+    _, out, _ = kcmpctl("matrix", "-J", "-p", str(fam.pid), "-t", "files")
+    assert json.loads(out)["processes"][0]["comm"] == comm
+    status, screen = run_on_a_terminal("tree", "-J", str(fam.pid), "-t", "files,io")
+    assert status == 0
+    assert json.loads(screen) == doc
+    assert '\n  "types": [' in screen.replace("\r\n", "\n")
+
+
+def test_json_text_is_the_document_json_writes() -> None:
+    """The text -J writes is, byte for byte, json.dumps of the document (through the
+    same escaping): nested threads and children, holders, unknown answers, missing."""
+    from kcmpctl.render.text import json_text
+    from kcmpctl.render.tree import document
+
+    names = ["a\\b", "esc\x1b[31m", "nl\nx", "bad\udcff", "café", "\U0001f600", 'q"', "[x]"]
+    tasks = [Task(1, 1, 0, None, names[0])]
+    tasks += [Task(i, i, i - 1, None, names[i - 1]) for i in range(2, len(names) + 1)]
+    tasks += [Task(100, 5, 4, 100, "thr\\d"), Task(101, 5, 4, 101, "t")]
+    files = grouping("files", [(1, 3, 100), (2,), (4, 5, 101), (6,), (7,), (8,)])
+    io = grouping("io", [(3,)], absent=(2, 4, 5, 6, 7, 8, 100, 101), skipped={1: "denied \\ é"})
+    roots = build(tasks, [files, io], range(1, 9), threads=True)
+    missing = [(9, "no such process"), (10, "weird \\ é")]
+
+    def node(n: Any) -> Doc:
+        holders = dict(n.shares_with)
+        return {
+            "pid": n.pid,
+            "tid": n.tid,
+            "ppid": n.ppid,
+            "comm": n.comm,
+            "shares": {t: s.json for t, s in n.shares},
+            "absent": [t for t, s in n.shares if s is Share.NONE],
+            "shares_with": {t: holders.get(t) for t, _ in n.shares},
+            "unknown": n.unknown,
+            "threads": [node(t) for t in n.threads],
+            "children": [node(c) for c in n.children],
+        }
+
+    want = {
+        "types": ["files", "io"],
+        "tree": [node(r) for r in roots],
+        "missing": [{"pid": p, "reason": why} for p, why in missing],
+    }
+    assert want["tree"][0]["children"][0]["children"][0]["shares_with"] == {"files": 1, "io": None}
+    for case in ((), roots):
+        got = document(case, ["files", "io"], missing)
+        expected = {**want, "tree": [node(r) for r in case]}
+        for indent in (False, True):
+            for ascii_only in (False, True):
+                assert json_text(got, indent=indent, ascii_only=ascii_only) == json_text(
+                    expected, indent=indent, ascii_only=ascii_only
+                )

@@ -139,11 +139,21 @@ def _rewrite(text: str, ascii_only: bool) -> str:
     return text
 
 
+class Encoded(str):
+    """A JSON document already written, as ``json.dumps(obj, ensure_ascii=False)``
+    writes *obj*: :func:`json_text` takes it as it takes *obj*.  For a document of
+    many small objects, most of them alike (a tree of 2,000 processes), written in
+    pieces encoded once each: ~3 times faster than building the dicts and encoding
+    them."""
+
+    __slots__ = ()
+
+
 def json_text(obj: Any, *, indent: bool = False, ascii_only: bool = False) -> str:
-    """*obj* as JSON; in its strings, a backslash is ``\\x5c`` and an undecodable
-    byte ``\\xHH`` (the same rule as the other modes, so the two never read the
-    same); *ascii_only* writes other characters as ``\\uXXXX`` for a locale that
-    cannot encode them.
+    """*obj* (or an :class:`Encoded` document) as JSON; in its strings, a backslash
+    is ``\\x5c`` and an undecodable byte ``\\xHH`` (the same rule as the other
+    modes, so the two never read the same); *ascii_only* writes other characters as
+    ``\\uXXXX`` for a locale that cannot encode them.
 
     Without *indent* the C encoder does the work: a whole machine's arrays cost
     ~20 ms through the indenting (pure Python) encoder.  Backslashes and
@@ -152,7 +162,8 @@ def json_text(obj: Any, *, indent: bool = False, ascii_only: bool = False) -> st
     """
     import json
 
-    return (
-        _rewrite(json.dumps(obj, ensure_ascii=False, indent=2 if indent else None), ascii_only)
-        + "\n"
-    )
+    if isinstance(obj, Encoded):
+        text = json.dumps(json.loads(obj), ensure_ascii=False, indent=2) if indent else str(obj)
+    else:
+        text = json.dumps(obj, ensure_ascii=False, indent=2 if indent else None)
+    return _rewrite(text, ascii_only) + "\n"

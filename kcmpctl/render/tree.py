@@ -6,14 +6,14 @@ drawn on a terminal.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..resources import NS_TYPES
 from ..tree import NO_PARENT, Node, Share
 from .columns import Column
-from .text import TIMES, escape_human, escape_raw
+from .text import TIMES, Encoded, escape_human, escape_raw
 
 if TYPE_CHECKING:
     from rich.text import Text
@@ -48,29 +48,77 @@ _NAMESPACES = tuple(ns.cli_name for ns in NS_TYPES)
 
 def document(
     roots: Sequence[Node], types: Sequence[str], missing: Iterable[tuple[int, str]]
-) -> dict[str, Any]:
-    """The ``-J`` document: every process, nested, never folded."""
-    return {
-        "types": list(types),
-        "tree": [_json(node) for node in roots],
-        "missing": [{"pid": pid, "reason": why} for pid, why in missing],
-    }
+) -> Encoded:
+    """The ``-J`` document: every process, nested, never folded.
 
+    Each node is ``{"pid", "tid", "ppid", "comm", "shares", "absent", "shares_with",
+    "unknown", "threads", "children"}``, written as text in one pass: the answers
+    are one tuple for every node that answers alike (see :func:`kcmpctl.tree.build`),
+    encoded once.
+    """
+    import json
+    from json.encoder import encode_basestring as string  # json.dumps' own, not ASCII
 
-def _json(node: Node) -> dict[str, Any]:
-    with_ = dict(node.shares_with)
-    return {
-        "pid": node.pid,
-        "tid": node.tid,
-        "ppid": node.ppid,
-        "comm": node.comm,
-        "shares": {t: s.json for t, s in node.shares},
-        "absent": [t for t, s in node.shares if s is Share.NONE],
-        "shares_with": {t: with_.get(t) for t, _ in node.shares},
-        "unknown": node.unknown,
-        "threads": [_json(t) for t in node.threads],
-        "children": [_json(c) for c in node.children],
-    }
+    literal = {s: json.dumps(s.json) for s in Share}
+    # By the id of a shares tuple: the nodes hold theirs while the text is written.
+    answers: dict[int, tuple[str, list[str], str]] = {}
+
+    def fields(node: Node) -> str:
+        """The node's text up to its threads, ``"threads": [`` included."""
+        shares = node.shares
+        known = answers.get(id(shares))
+        if known is None:
+            keys = [string(t) for t, _ in shares]
+            values = ", ".join(
+                f"{k}: {literal[s]}" for k, (_, s) in zip(keys, shares, strict=True)
+            )
+            absent = ", ".join(
+                k for k, (_, s) in zip(keys, shares, strict=True) if s is Share.NONE
+            )
+            nobody = ", ".join(f"{k}: null" for k in keys)
+            answered = f'"shares": {{{values}}}, "absent": [{absent}]'
+            known = answers[id(shares)] = (answered, keys, nobody)
+        answered, keys, with_ = known
+        if node.shares_with:
+            holders = dict(node.shares_with)
+            with_ = ", ".join(
+                f"{k}: {holders.get(t, 'null')}" for k, (t, _) in zip(keys, shares, strict=True)
+            )
+        return (
+            f'{{"pid": {node.pid}, "tid": {"null" if node.tid is None else node.tid},'
+            f' "ppid": {node.ppid}, "comm": {string(node.comm)}, {answered},'
+            f' "shares_with": {{{with_}}},'
+            f' "unknown": {"null" if node.unknown is None else string(node.unknown)},'
+            ' "threads": ['
+        )
+
+    pieces = ['{"types": ', json.dumps(list(types), ensure_ascii=False), ', "tree": [']
+    # Depth first without recursion (a chain of processes may be deeper than
+    # Python's stack): each frame is the nodes still to write in one list, what
+    # closes the list, and whether one of them was written.
+    frames: list[tuple[Iterator[Node], str, list[bool]]] = [(iter(roots), "]", [False])]
+    while frames:
+        nodes, close, started = frames[-1]
+        node = next(nodes, None)
+        if node is None:
+            frames.pop()
+            pieces.append(close)
+            continue
+        if started[0]:
+            pieces.append(", ")
+        started[0] = True
+        pieces.append(fields(node))
+        if not node.threads and not node.children:
+            pieces.append('], "children": []}')
+            continue
+        frames.append((iter(node.children), "]}", [False]))
+        frames.append((iter(node.threads), '], "children": [', [False]))
+    pieces.append(', "missing": ')
+    pieces.append(
+        json.dumps([{"pid": pid, "reason": why} for pid, why in missing], ensure_ascii=False)
+    )
+    pieces.append("}")
+    return Encoded("".join(pieces))
 
 
 # --------------------------------------------------------------------------- raw
