@@ -175,16 +175,45 @@ def _fd_tables(tasks: Sequence[Task], skipped: dict[int, str]) -> list[tuple[Tas
 Inode = tuple[int, int]
 
 
+#: (item, partner): an fd proven by one call to hold the description its partner, an
+#: fd listed and stat()ed, holds
+Pair = tuple[FdRef, FdRef]
+
+
 def _buckets(
-    tables: Sequence[tuple[Task, ...]], skipped: dict[int, str]
-) -> tuple[dict[Inode, list[FdRef]], dict[Inode, int]]:
-    """Every fd of each table, listed through its first member, by inode; and modes."""
+    tables: Sequence[tuple[Task, ...]],
+    skipped: dict[int, str],
+    cmp: Callable[[FdRef, FdRef], int],
+) -> tuple[dict[Inode, list[FdRef]], dict[Inode, int], dict[Inode, list[Pair]]]:
+    """Every fd of each table, listed through its first member, by inode; modes; and
+    the fds matched at listing, by inode.
+
+    Fork inheritance keeps fd numbers: a table is listed after its parent's (the
+    table of a member's parent process), and each of its fds is first compared with
+    the parent's fd of that number, one call; an fd that matches is not stat()ed (a
+    description has one inode) and joins its bucket as a pair with the fd it matched
+    (the one the parent's fd itself matched, up the tree), which :func:`_group`
+    proves with the rest.
+    """
     buckets: dict[Inode, list[FdRef]] = {}
     modes: dict[Inode, int] = {}
-    for table in tables:
+    pairs: dict[Inode, list[Pair]] = {}
+    parents = _parent_tables(tables)
+    with_children = {p for p in parents if p is not None}
+    #: for a table listed with children to come: fd -> (its stat, the fd it matched)
+    listed: dict[int, dict[int, tuple[procs.FdStat, FdRef]]] = {}
+    for i in _parents_first(parents):
+        table = tables[i]
         first = table[0]
+        tid = first.tid
+        parent = parents[i]
+        reference = listed.get(parent) if parent is not None else None
+        matched: dict[int, FdRef] = {}
         try:
-            listing = procs.fd_stats(first.pid, first.tid)
+            if reference is None:
+                listing = procs.fd_stats(first.pid, tid)
+            else:
+                listing = procs.fd_stats(first.pid, tid, _matcher(tid, reference, cmp, matched))
         except PermissionError:
             skipped.update(dict.fromkeys((t.pid for t in table), DENIED))
             continue
@@ -196,16 +225,88 @@ def _buckets(
             more = len(listing.unreadable) - 1
             reason = f"fd {fd} unreadable: {why}" + (f" (and {more} more)" if more else "")
             skipped.update(dict.fromkeys((t.pid for t in table), reason))
-        tid = first.tid
-        for fd, dev, ino, mode in listing.stats:
+        mine: dict[int, tuple[procs.FdStat, FdRef]] | None = None
+        if i in with_children:
+            mine = listed[i] = {}
+        for entry in listing.stats:
+            fd, dev, ino, mode = entry
             key = (dev, ino)
-            bucket = buckets.get(key)
-            if bucket is None:
-                buckets[key] = [(tid, fd)]
-                modes[key] = mode
+            ref = (tid, fd)
+            root = matched.get(fd)
+            if root is not None:
+                pairs.setdefault(key, []).append((ref, root))
             else:
-                bucket.append((tid, fd))
-    return buckets, modes
+                root = ref
+                bucket = buckets.get(key)
+                if bucket is None:
+                    buckets[key] = [ref]
+                    modes[key] = mode
+                else:
+                    bucket.append(ref)
+            if mine is not None:
+                mine[fd] = (entry, root)
+    return buckets, modes, pairs
+
+
+def _parent_tables(tables: Sequence[tuple[Task, ...]]) -> list[int | None]:
+    """For each table, the index of another table holding a member's parent, or None."""
+    table_of = {t.pid: i for i, table in enumerate(tables) for t in table}
+    parents: list[int | None] = []
+    for i, table in enumerate(tables):
+        found = None
+        for task in table:
+            j = table_of.get(task.ppid)
+            if j is not None and j != i:
+                found = j
+                break
+        parents.append(found)
+    return parents
+
+
+def _parents_first(parents: Sequence[int | None]) -> list[int]:
+    """Every index of *parents*, each after its parent's (in a cycle, which reparenting
+    could make, one of them is first without its parent)."""
+    order: list[int] = []
+    placed = [False] * len(parents)
+    for start in range(len(parents)):
+        chain: list[int] = []
+        at: int | None = start
+        while at is not None and not placed[at]:
+            placed[at] = True
+            chain.append(at)
+            at = parents[at]
+        order.extend(reversed(chain))
+    return order
+
+
+def _matcher(
+    tid: int,
+    reference: dict[int, tuple[procs.FdStat, FdRef]],
+    cmp: Callable[[FdRef, FdRef], int],
+    matched: dict[int, FdRef],
+) -> Callable[[int], procs.FdStat | None]:
+    """For :func:`procs.fd_stats`: the stat of fd *fd* of *tid* when it holds the
+    description that the reference's fd of that number held, by one call; the fd it
+    matched is put in *matched*.  Where most tries miss (children that opened their
+    files themselves), it stops trying."""
+    tried = 0
+
+    def known(fd: int) -> procs.FdStat | None:
+        nonlocal tried
+        found = reference.get(fd)
+        if found is None or (tried >= _TRIES and 2 * len(matched) < tried):
+            return None
+        tried += 1
+        entry, root = found
+        try:
+            if cmp((tid, fd), root) != 0:
+                return None
+        except ItemFailed:
+            return None  # its stat() says what became of it
+        matched[fd] = root
+        return entry
+
+    return known
 
 
 _by_fd = operator.itemgetter(1, 0)
@@ -251,6 +352,8 @@ class _Reads:
 def _shared(
     buckets: dict[Inode, list[FdRef]],
     modes: dict[Inode, int],
+    pairs: dict[Inode, list[Pair]],
+    cmp: Callable[[FdRef, FdRef], int],
     reads: _Reads,
     dups: bool,
     skipped: dict[int, str],
@@ -259,16 +362,18 @@ def _shared(
 ) -> list[tuple[Inode, list[FdRef]]]:
     """Descriptions (as runs of equal fds) held by two tables, or by two fds with *dups*.
 
-    Every comparison of the scan is made here.  Fds seen moving from one description
-    to another meanwhile are added to *changed*, and are in no description.
+    Every comparison of the scan but the listing's is made here.  Fds seen moving from
+    one description to another meanwhile are added to *changed*, and are in no
+    description.
     """
-    cmp = file_comparator().compare  # bare: a Comparator adds a Python call per call
     found: list[tuple[Inode, list[FdRef]]] = []
     for key, items in buckets.items():
-        if len(items) < 2 or (not dups and len({tid for tid, _ in items}) < 2):
+        matched = pairs.get(key, ())
+        # A pair is two tables: such a bucket is always compared.
+        if not matched and (len(items) < 2 or (not dups and len({tid for tid, _ in items}) < 2)):
             continue
         apart = reads.apart(key) if procs.is_anonymous(modes[key]) else None
-        settled = _group(items, cmp, apart)
+        settled = _group(items, cmp, apart, matched)
         for cls in settled.classes:
             if len(cls) >= 2 and (dups or len({tid for tid, _ in cls}) >= 2):
                 found.append((key, cls))
@@ -296,12 +401,15 @@ def _group(
     items: list[FdRef],
     cmp: Callable[[FdRef, FdRef], int],
     apart: Callable[[FdRef], Hashable] | None = None,
+    pairs: Sequence[Pair] = (),
 ) -> Settled[FdRef]:
     """The descriptions of one bucket, proven by :func:`settle`.
 
-    Fork inheritance keeps fd numbers: when one fd table holds many of a bucket's fds
-    (a process with 19,000 eventfds, one anonymous inode, and its children), each fd of
-    another table is compared with that table's fd of the same number first, one call.
+    *pairs* are fds matched by number with their parent table's at listing (see
+    :func:`_buckets`), not in *items*.  Fork inheritance keeps fd numbers: when one fd
+    table holds many of a bucket's fds (a process with 19,000 eventfds, one anonymous
+    inode, and children its parent table does not hold), each fd of another table is
+    compared with that table's fd of the same number first, one call.
     Only what is left is sorted: the big table's fds and the fds that matched nothing,
     in parts that *apart* tells apart when it is given and they are many (19,000
     eventfds: each its own ``eventfd-id``, no sort at all).
@@ -317,32 +425,11 @@ def _group(
     # Ordered by fd, the fds of one description lie together and timsort merges them
     # as runs (~20% fewer kcmp calls, measured).
     items.sort(key=_by_fd)
-    if len(items) < MATCH_FROM:
-        return sort_settled(items, cmp)  # (below APART_FROM too)
-    big = collections.Counter(tid for tid, _ in items).most_common(1)[0][0]
-    numbers = {fd for tid, fd in items if tid == big}
+    matched = list(pairs)
     failed: dict[FdRef, str] = {}
-    matched: list[tuple[FdRef, FdRef]] = []
-    rest: list[FdRef] = []
-    tried = 0
-    for item in items:
-        tid, fd = item
-        # Matching pays only where numbers were inherited: where most tries miss (each
-        # fork child opened the file itself), the rest goes straight to the sort.
-        if tid == big or fd not in numbers or (tried >= _TRIES and 2 * len(matched) < tried):
-            rest.append(item)
-            continue
-        tried += 1
-        try:
-            if cmp(item, (big, fd)) == 0:
-                matched.append((item, (big, fd)))
-                continue
-        except ItemFailed as failure:
-            failed[failure.item] = failure.reason  # type: ignore[index]
-            if failure.item == item:
-                continue
-        rest.append(item)
-    rest = [i for i in rest if i not in failed]
+    rest = _match_big(items, cmp, matched, failed) if len(items) >= MATCH_FROM else items
+    if failed:
+        rest = [i for i in rest if i not in failed]
     keys: dict[FdRef, Hashable] | None = None
     if apart is not None and len(rest) >= APART_FROM:
         # Keys read process by process, each through its open directories.
@@ -351,6 +438,8 @@ def _group(
     else:
         settled = sort_settled(rest, cmp)
     settled.failed.update(failed)
+    if not matched:
+        return settled
     where = {ref: cls for cls in settled.classes for ref in cls}
     among = _among(settled.classes, keys)
     #: for a partner alone in its class: whether its matched fds belong there
@@ -387,6 +476,39 @@ def _group(
     if unsure:
         _resort(settled, [i for i in unsure if i not in settled.failed], cmp, keys, apart)
     return settled
+
+
+def _match_big(
+    items: list[FdRef],
+    cmp: Callable[[FdRef, FdRef], int],
+    matched: list[Pair],
+    failed: dict[FdRef, str],
+) -> list[FdRef]:
+    """The fds of *items* left to sort once those of other tables that equal the
+    biggest table's fd of the same number are put in *matched*; failures in *failed*."""
+    big = collections.Counter(tid for tid, _ in items).most_common(1)[0][0]
+    numbers = {fd for tid, fd in items if tid == big}
+    rest: list[FdRef] = []
+    tried = hits = 0
+    for item in items:
+        tid, fd = item
+        # Matching pays only where numbers were inherited: where most tries miss (each
+        # fork child opened the file itself), the rest goes straight to the sort.
+        if tid == big or fd not in numbers or (tried >= _TRIES and 2 * hits < tried):
+            rest.append(item)
+            continue
+        tried += 1
+        try:
+            if cmp(item, (big, fd)) == 0:
+                matched.append((item, (big, fd)))
+                hits += 1
+                continue
+        except ItemFailed as failure:
+            failed[failure.item] = failure.reason  # type: ignore[index]
+            if failure.item == item:
+                continue
+        rest.append(item)
+    return rest
 
 
 def _among(
@@ -575,10 +697,12 @@ def scan(tasks: Sequence[Task], *, dups: bool = False) -> Scan:
     changed: set[FdRef] = set()
 
     tables = _fd_tables(live, skipped)
-    buckets, modes = _buckets(tables, skipped)
+    cmp = file_comparator().compare  # bare: a Comparator adds a Python call per call
+    buckets, modes, pairs = _buckets(tables, skipped, cmp)
     reads = _Reads(by_id)
     try:
-        found = _shared(buckets, modes, reads, dups, skipped, changed, {t.id: t.pid for t in live})
+        pid_of = {t.id: t.pid for t in live}
+        found = _shared(buckets, modes, pairs, cmp, reads, dups, skipped, changed, pid_of)
         details = _details(found, reads)
     finally:
         reads.dirs.close()

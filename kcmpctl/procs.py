@@ -13,7 +13,7 @@ import errno
 import os
 import re
 import select
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import NamedTuple
 
 PROC = "/proc"
@@ -217,13 +217,16 @@ class FdListing(NamedTuple):
     unreadable: list[tuple[int, str]]
 
 
-def fd_stats(pid: int, tid: int | None = None) -> FdListing | None:
+def fd_stats(
+    pid: int, tid: int | None = None, known: Callable[[int], FdStat | None] | None = None
+) -> FdListing | None:
     """Each open fd of *pid* with the device, inode and mode of its file.
 
     ``None`` when the process is gone; :class:`PermissionError` when ptrace read access
     is refused.  One stat() per fd, relative to the open fd directory, so the kernel
     does not walk ``/proc/PID/fd`` again for each.  An fd closed between the listing
-    and its stat() is left out.
+    and its stat() is left out.  An fd for which *known* gives its stat is not
+    stat()ed (the caller proved it the same file as one it stat()ed before).
     """
     try:
         dirfd = os.open(f"{task_dir(pid, tid)}/fd", os.O_RDONLY | os.O_DIRECTORY)
@@ -232,6 +235,9 @@ def fd_stats(pid: int, tid: int | None = None) -> FdListing | None:
     try:
         listing = FdListing([], [])
         for name in os.listdir(dirfd):
+            if known is not None and (found := known(int(name))) is not None:
+                listing.stats.append(found)
+                continue
             try:
                 st = os.stat(name, dir_fd=dirfd)
             except (FileNotFoundError, ProcessLookupError):

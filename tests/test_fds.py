@@ -305,13 +305,14 @@ def test_zombies_and_kernel_threads_have_nothing_to_share(kcmpctl: Run, family: 
 def hook(
     monkeypatch: pytest.MonkeyPatch, name: str, action: Callable[[tuple[Any, ...]], None]
 ) -> list[tuple[Any, ...]]:
-    """Run *action* on each call of procs.NAME, after the real call; returns the calls."""
+    """Run *action* on each call of procs.NAME, after the real call; returns the calls
+    (the first two arguments of each: the pid and the tid or fd)."""
     real = getattr(procs, name)
     calls: list[tuple[Any, ...]] = []
 
     def wrapper(*args: Any) -> Any:
         result = real(*args)
-        calls.append(args)
+        calls.append(args[:2])
         action(args)
         return result
 
@@ -426,27 +427,30 @@ def test_fd_closed_mid_scan_leaving_one_table(
 
 
 def test_fd_whose_file_cannot_be_stated(
-    kcmpctl: Run, family: Start, monkeypatch: pytest.MonkeyPatch
+    kcmpctl: Run, family: Start, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     # A dead FUSE mount answers stat() with ENOTCONN; no test can make one, so stat()
-    # is told to, for one fd of one process.
-    fam = family("pipe:p", "fork:c1", "fork:c2")
+    # is told to, for one fd of one process: one it opened itself (an fd it inherited
+    # is matched with its parent's fd of that number, which was stat()ed).
+    path = tmp_path / "file"
+    path.write_text("x")
+    fam = family("pipe:p", "nest:c1:1", f"openfd:40:{path}", "fork:c2")
     c1, c2, r, w = fam["c1"], fam["c2"], fam["p_r"], fam["p_w"]
     real_stat = os.stat
 
     def stat_(path: Any, *, dir_fd: int | None = None, **kwargs: Any) -> os.stat_result:
         in_c1 = dir_fd is not None and os.readlink(f"/proc/self/fd/{dir_fd}") == f"/proc/{c1}/fd"
-        if in_c1 and path == str(r):
+        if in_c1 and path == "40":
             raise OSError(errno.ENOTCONN, os.strerror(errno.ENOTCONN))
         return real_stat(path, dir_fd=dir_fd, **kwargs)
 
     monkeypatch.setattr(os, "stat", stat_)
     status, doc, err = scan(kcmpctl, "--tree", str(fam.pid))
-    reason = f"fd {r} unreadable: transport endpoint is not connected"
+    reason = "fd 40 unreadable: transport endpoint is not connected"
 
     assert (status, err) == (0, "")
     assert holding(doc, fam.pid, r) == expected(
-        [(fam.pid, r), (c2, r)], [[fam.pid], [c2]], flags=READ_END, kind="FIFO"
+        [(fam.pid, r), (c1, r), (c2, r)], [[fam.pid], [c1], [c2]], flags=READ_END, kind="FIFO"
     )
     assert holding(doc, c1, w) is not None  # its other fds are still compared
     assert doc["skipped"] == [{"pid": c1, "command": "famhelper", "reason": reason, "fd": None}]
@@ -750,6 +754,45 @@ def test_big_bucket_matched_by_fd_number_first(
     want.add(frozenset({(p, 10), (c, 10), (p, d), (c, d)}))
     assert got == want
     assert doc["skipped"] == []
+
+
+def test_inherited_fds_matched_with_the_parent_table_not_stated(
+    family: Start, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # c and its child g inherited P's fds: each is matched with P's fd of that number
+    # (g's through c's), one call, and never stat()ed.  d replaced fd 9 with an
+    # eventfd of its own: that fd misses, is stat()ed, and shares nothing.
+    fam = family("pipe:p", "eventfd:9", "nest:c:1", "fork:g", "nest:d:1", "eventfd:9")
+    p, c, g, d, r = fam.pid, fam["c"], fam["g"], fam["d"], fam["p_r"]
+    listed: dict[int, list[str]] = {c: [], g: [], d: []}
+    real_stat = os.stat
+
+    def stat_(path: Any, *, dir_fd: int | None = None, **kwargs: Any) -> os.stat_result:
+        if dir_fd is not None:
+            where = os.readlink(f"/proc/self/fd/{dir_fd}")
+            for pid, names in listed.items():
+                if where == f"/proc/{pid}/fd":
+                    names.append(path)
+        return real_stat(path, dir_fd=dir_fd, **kwargs)
+
+    monkeypatch.setattr(os, "stat", stat_)
+    from kcmpctl import fds
+
+    selection = procs.select_tasks([p, c, g, d], None, None, None)
+    try:
+        result = fds.scan(selection.tasks)
+    finally:
+        selection.close()
+
+    # (Fds of their own, as the pipe a nest child reports through, are stat()ed.)
+    held = {str(fd) for fd in procs.fd_numbers(p)}
+    assert held & set(listed[c]) == held & set(listed[g]) == set()
+    assert held & set(listed[d]) == {"9"}
+    got = {frozenset((h.pid, h.fd) for h in desc.holders) for desc in result.descriptions}
+    assert frozenset({(p, r), (c, r), (g, r), (d, r)}) in got
+    assert frozenset({(p, 9), (c, 9), (g, 9)}) in got
+    assert not any((d, 9) in holders for holders in got)
+    assert result.skipped == ()
 
 
 def test_what_proves_two_descriptions_different(family: Start, tmp_path: Path) -> None:
