@@ -18,8 +18,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from . import procs
 from .grouping import ItemFailed, OrderUnstable, task_comparator
@@ -48,16 +47,14 @@ class ScanError(Exception):
     """The scan could not finish (the kernel's order kept changing, a worker died)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Skip:
+class Skip(NamedTuple):
     """A task that was not compared, and why."""
 
     id: int
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
-class TypeResult:
+class TypeResult(NamedTuple):
     """One type's answer: the tasks' objects in kcmp's order (a namespace type's by
     inode), and who has none."""
 
@@ -242,12 +239,17 @@ def scan(
         ]
     from . import _workers
 
+    # The dearest types first, so that the cheap ones fill in at the end: in the
+    # order given (vm, files, fs, sighand, io, sysvsem) the last big sort can start
+    # when the other worker has only io and sysvsem left.
+    jobs = sorted(range(len(resources)), key=lambda i: _COST_RANK.get(resources[i], 0))
+
     def job(index: int, slot: int) -> TypeResult:
-        r = resources[index]
+        r = resources[jobs[index]]
         return group_type(ids, r, _counted(comparator(r), meter, slot), reference, prune, recheck)
 
     try:
-        return _workers.run(
+        done = _workers.run(
             len(resources),
             job,
             workers=workers,
@@ -257,6 +259,24 @@ def scan(
         )
     except _workers.WorkerError as err:
         raise ScanError(str(err)) from err
+    results: list[TypeResult] = [done[0]] * len(resources)
+    for index, result in zip(jobs, done, strict=True):
+        results[index] = result
+    return results
+
+
+#: The rank of each type by its usual cost, dearest first.  Address spaces and signal
+#: handlers are each process's own (a full sort); fd tables and fs_structs are shared
+#: within families more often (runs: fewer to sort); most tasks have no I/O context
+#: or undo list (one call each).
+_COST_RANK = {
+    Resource.VM: 0,
+    Resource.SIGHAND: 1,
+    Resource.FILES: 2,
+    Resource.FS: 3,
+    Resource.IO: 4,
+    Resource.SYSVSEM: 5,
+}
 
 
 def _counted(cmp: Comparator, meter: Meter | None, slot: int) -> Comparator:
@@ -337,8 +357,7 @@ def default_workers(tasks: int, types: int) -> int:
 # ------------------------------------------------------------------- kernel-facing
 
 
-@dataclass(frozen=True, slots=True)
-class Row:
+class Row(NamedTuple):
     """A selected task as results name it."""
 
     #: the ID in results: the PID, or the TID with ``--threads``
@@ -352,8 +371,7 @@ class Row:
     kthread: bool
 
 
-@dataclass(frozen=True, slots=True)
-class Matrix:
+class Matrix(NamedTuple):
     """Every selected task, and one :class:`TypeResult` per type asked for."""
 
     rows: tuple[Row, ...]
