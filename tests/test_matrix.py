@@ -513,3 +513,31 @@ def test_kernel_threads_have_no_address_space(reference: int) -> None:
         pytest.skip("kernel threads are not accessible here")
     assert r["vm"].absent == (2,)
     assert r["sighand"].order == (2,)
+
+
+def test_selection_read_in_two_processes_is_the_one_read_in_one(
+    family: Callable[..., Family], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Many processes have their stats read half in a forked process: the same tasks,
+    # the same reasons for the PIDs that cannot be selected (a thread's ID names its
+    # process, a free PID none), whether that happens or not.
+    fam = family("thread:t", "zombie:z", "undump", *(f"fork:f{i}" for i in range(6)))
+    gone = procs.pid_max() - 1 if not procs.exists(procs.pid_max() - 1) else None
+    named = [fam["pid"], fam["t"], fam["z"], *(fam[f"f{i}"] for i in range(6))]
+    named += [gone] if gone is not None else []
+
+    def selected(split_min: int) -> tuple[list[tuple[object, ...]], list[tuple[int, str]]]:
+        monkeypatch.setattr(procs, "SPLIT_MIN", split_min)
+        selection = procs.select_tasks(pids=named)
+        try:
+            tasks = [
+                (t.pid, t.tid, t.comm, t.ppid, t.uid, t.starttime, t.zombie, t.kthread)
+                for t in selection.tasks
+            ]
+            return tasks, selection.missing
+        finally:
+            selection.close()
+
+    one, two = selected(10**9), selected(1)
+    assert one == two
+    assert len(one[0]) == 8  # the process (its thread's ID too), the zombie, six forks
