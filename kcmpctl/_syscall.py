@@ -128,18 +128,23 @@ _quick = ctypes.PyDLL(None)["syscall"]
 _quick.restype = ctypes.c_long
 
 
-def bare_task() -> tuple[Callable[..., int], ctypes.c_long]:
+def bare_task() -> tuple[Callable[..., int], int]:
     """libc's ``syscall`` and kcmp's number, for sorts of the six task types.
 
-    Call as ``f(nr, pid1, pid2, type)`` with the *nr* given (a ``c_long``, so the
-    syscall number reaches libc at its full width): the kernel reads idx1 and idx2
-    for KCMP_FILE and KCMP_EPOLL_TFD only, so for a task type the two arguments are
-    left out (whatever their registers hold is ignored), which saves ctypes two
-    conversions a call.  A negative answer means failure; its errno is not kept:
-    ask again with :func:`task_errno`.  Arguments that do not fit a C int (an epoll
-    slot's address) need :func:`bare`.
+    Call as ``f(nr, pid1, pid2, type)`` with the *nr* given: the kernel reads idx1
+    and idx2 for KCMP_FILE and KCMP_EPOLL_TFD only, so for a task type the two
+    arguments are left out (whatever their registers hold is ignored), which saves
+    ctypes two conversions a call.  A negative answer means failure; its errno is
+    not kept: ask again with :func:`task_errno`.  Arguments that do not fit a C int
+    (an epoll slot's address) need :func:`bare`.
+
+    *nr* is a Python int, passed as a C int: libffi widens an int argument with its
+    sign to the register's full width (and the kernel reads a syscall number's low
+    32 bits), so libc's ``long`` reads the number whole.  A ``c_long`` would cost
+    ctypes an argument object per call: ~0.13 of ~1.4 µs (measured here, a kcmp
+    of a process with itself, 200,000 calls).
     """
-    return _quick, ctypes.c_long(number())
+    return _quick, number()
 
 
 def task_errno(pid1: int, pid2: int, type_: int) -> tuple[int, int]:
