@@ -111,8 +111,13 @@ class Registration:
 
 
 _FIELD = re.compile(r"(\w+):\s*(\S+)")
-#: how words 2, 4, 6 and 8 of a ``tfd:`` line begin, as fs/eventpoll.c prints it
-_LAYOUT = ["even", "data", "pos:", "sdev"]
+#: A ``tfd:`` line as fs/eventpoll.c prints it: a big epoll has 10,000 of them, read with
+#: one pattern over the whole text.
+_LINE = re.compile(
+    r"^tfd: *(\d+) events: *([0-9a-f]+) data: *([0-9a-f]+)  pos:-?\d+"
+    r" ino:([0-9a-f]+) sdev:([0-9a-f]+)$",
+    re.MULTILINE,
+)
 
 
 def parse_fdinfo(text: str) -> list[Registration]:
@@ -123,28 +128,24 @@ def parse_fdinfo(text: str) -> list[Registration]:
     the registrations in the order fdinfo lists them (by file address), so toff is the
     count of earlier lines with the same tfd.
     """
+    rows: list[tuple[str, ...]] = _LINE.findall(text)
+    if len(rows) != text.count("tfd:"):  # not the layout above: each field by its name
+        rows = []
+        for line in text.splitlines():
+            if line.startswith("tfd:"):
+                fields = dict(_FIELD.findall(line))
+                rows.append(tuple(fields[k] for k in ("tfd", "events", "data", "ino", "sdev")))
     seen: dict[int, int] = {}
     registrations: list[Registration] = []
-    for line in text.splitlines():
-        if not line.startswith("tfd:"):
-            continue
-        place = len(registrations)
-        parts = line.split()
-        if [p[:4] for p in parts[2:9:2]] == _LAYOUT and parts[7][:4] == "ino:":
-            # The kernel's own layout, read by position: a big epoll has 10,000 lines.
-            tfd, events, data = int(parts[1]), int(parts[3], 16), int(parts[5], 16)
-            ino, sdev = int(parts[7][4:], 16), int(parts[8][5:], 16)
-        else:
-            fields = dict(_FIELD.findall(line))
-            tfd, events, data = (
-                int(fields["tfd"]),
-                int(fields["events"], 16),
-                int(fields["data"], 16),
-            )
-            ino, sdev = int(fields["ino"], 16), int(fields["sdev"], 16)
+    for place, (number, events, data, ino, sdev) in enumerate(rows):
+        tfd = int(number)
         toff = seen.get(tfd, 0)
         seen[tfd] = toff + 1
-        registrations.append(Registration(tfd, toff, events, data, ino, sdev, place))
+        registrations.append(
+            Registration(
+                tfd, toff, int(events, 16), int(data, 16), int(ino, 16), int(sdev, 16), place
+            )
+        )
     registrations.sort(key=lambda r: (r.tfd, r.toff))
     return registrations
 
@@ -237,24 +238,31 @@ def related_processes(pid: int) -> list[int]:
     task = procs.live_task(pid)
     st = procs.read_stat(pid)
     parent = st.ppid if st is not None else 0
+    # One bare call per process (measured: 2,079 processes, compare() on each took
+    # 0.2 s); an equal answer, which kcmp also gives for two processes without an fd
+    # table, or a failure, is asked again through compare().
+    quick, number = (None, None) if _syscall.seam_replaced() else _syscall.bare_task()
+    files = int(Resource.FILES)
     found = []
     for other in procs.all_pids():
         if other in (pid, me):
             continue
-        ost = procs.read_stat(other)
-        if ost is None or ost.kthread:
+        kin = procs.kinship(other)
+        if kin is None or kin[1]:  # gone, or a kernel thread
             continue
-        if other == parent or ost.ppid == pid or _shares_fd_table(pid, task, other, ost):
+        ppid, _, zombie = kin
+        if other == parent or ppid == pid:
+            found.append(other)
+        elif quick is not None and not zombie and quick(number, task, other, files) > 0:
+            continue  # another fd table
+        elif _shares_fd_table(pid, task, other, zombie):
             found.append(other)
     return found
 
 
-def _shares_fd_table(pid: int, task: int, other: int, ost: procs.Stat) -> bool:
-    other_task = procs.live_task(other) if ost.zombie else other
+def _shares_fd_table(pid: int, task: int, other: int, zombie: bool) -> bool:
+    other_task = procs.live_task(other) if zombie else other
     try:
-        # One bare call per process (measured: 2,079 processes, compare() on each
-        # took 0.2 s); compare() then confirms an equal answer, which kcmp also gives
-        # for two processes without an fd table.
         if raw_kcmp(task, other_task, Resource.FILES) is not Order.EQUAL:
             return False
         return compare(pid, other, Resource.FILES).shared
@@ -317,10 +325,12 @@ def find_holders(
     # reports a device per subvolume), and a number shared by two filesystems costs one
     # more kcmp, never a wrong answer.
     buckets: dict[int, list[_Fd]] = {}
+    #: each candidate fd's /proc link, read with its inode: what its file is
+    links: dict[_Fd, str] = {}
     for candidate in dict.fromkeys([pid, *candidates]):
         task = procs.live_task(candidate)
         try:
-            listing = procs.fd_stats(task)
+            listing = procs.fd_links(task)
         except PermissionError as err:
             if candidate == pid:
                 raise _denied(pid) from err
@@ -329,9 +339,13 @@ def find_holders(
             continue
         # An fd whose file cannot be stat()ed (a dead FUSE mount) cannot be matched by
         # inode: it is passed over, as a closed one is.
-        for fd, _, ino, _ in listing.stats if listing is not None else ():
-            if ino in by_ino:
-                buckets.setdefault(ino, []).append(_Fd(candidate, task, fd))
+        for fd, ino, link in listing or ():
+            # The epoll itself cannot be registered in itself (EINVAL): while it stays
+            # at epfd it holds none of its files, and an fd that changes may be missed.
+            if ino in by_ino and (candidate != pid or fd != epfd):
+                f = _Fd(candidate, task, fd)
+                buckets.setdefault(ino, []).append(f)
+                links[f] = link
 
     # A KCMP_EPOLL_TFD call walks the registrations: in a big epoll, KCMP_FILE calls
     # against a proven fd are much cheaper than a KCMP_EPOLL_TFD call per fd.
@@ -343,7 +357,7 @@ def find_holders(
     for reg in registrations:
         holders = found[reg.tfd, reg.toff]
         if holders is not None:
-            targets.append(_target(pid, reg, holders))
+            targets.append(_target(pid, reg, holders, links))
     # Answers about an epoll whose process exited meanwhile are no answers at all.
     _probe(epoll, epfd)
     skipped = [Skipped(p, e) for p, e in search.skipped.items()]
@@ -397,6 +411,10 @@ def _direct_limit(fds: int) -> int:
     return max(1, fds.bit_length())
 
 
+def _place(reg: Registration) -> int:
+    return reg.place
+
+
 def _compare_limit(fds: int) -> int:
     """How many KCMP_FILE calls one inode's bucket of *fds* may take to match its fds
     one by one with the files proven, before an id or a sort is cheaper."""
@@ -417,7 +435,7 @@ def _fdless(task: int) -> bool:
     return st is None or st.kthread or st.zombie
 
 
-def _target(pid: int, reg: Registration, found: list[_Fd]) -> Target:
+def _target(pid: int, reg: Registration, found: list[_Fd], links: dict[_Fd, str]) -> Target:
     if len(found) > 1:
         found = sorted(found, key=lambda f: (f.pid != pid, f.pid, f.fd))
     holders = tuple([Holder(f.pid, f.fd) for f in found])
@@ -428,7 +446,7 @@ def _target(pid: int, reg: Registration, found: list[_Fd]) -> Target:
         status = Status.MOVED
     else:
         status = Status.ELSEWHERE if holders else Status.UNKNOWN
-    name = procs.fd_target(found[0].task, found[0].fd) if found else None
+    name = (links.get(found[0]) or procs.fd_target(found[0].task, found[0].fd)) if found else None
     return Target(reg, status, holders, name)
 
 
@@ -556,100 +574,107 @@ class _Search:
 
         Each such fd is copied into this process and the copy proven: the fd is
         listed as what it was when copied.  Which registrations are one file needs no
-        id and no sort: fdinfo lists registrations by file, so two with another
-        inode's line between them are different files, and side by side their copies
-        are compared (one KCMP_FILE call).  Every other fd of the bucket is compared
-        with one copy of each file; when there are too many of those, None.
+        id and no sort: fdinfo lists registrations by file (then by tfd), so two with
+        another inode's line between them, or side by side with the later tfd not
+        above the earlier, are different files; else their copies are compared (one
+        KCMP_FILE call).  Every other fd of the bucket is compared with one copy of
+        each file; when there are too many of those, None.
         """
-        regs = sorted(regs, key=lambda r: r.place)
+        if len(regs) > 1:
+            regs = sorted(regs, key=_place)
         if not regs or regs[0].place < 0:
             return None
         own = {f.fd: f for f in fds if f.pid == pid}
-        hints = []
+        hints: list[tuple[_Fd, ...]] = []
+        named: set[_Fd] = set()
         for reg in regs:
-            named = [own[n] for n in dict.fromkeys((reg.tfd, reg.data)) if n in own]
-            if not named:
-                return None
-            hints.append(named)
-        named_fds = {f for named in hints for f in named}
-        if (len(fds) - len(named_fds)) * len(regs) > _compare_limit(len(fds)):
+            at_tfd, at_data = own.get(reg.tfd), own.get(reg.data)
+            if at_tfd is None or at_tfd is at_data:
+                if at_data is None:
+                    return None
+                hints.append((at_data,))
+            else:
+                hints.append((at_tfd,) if at_data is None else (at_tfd, at_data))
+            named.update(hints[-1])
+        if (len(fds) - len(named)) * len(regs) > _compare_limit(len(fds)):
             return None
-        me = self._me
-        copies: dict[_Fd, int | None] = {}
+        copies: dict[_Fd, _Fd | None] = {}
         try:
-            # Per registration, in fdinfo's order: the fd proven and its copy (None:
-            # the registration is gone).
-            proven: list[tuple[_Fd, int] | None] = []
-            for reg, named in zip(regs, hints, strict=True):
-                for hint in named:
-                    if hint not in copies:
-                        copies[hint] = self._copy(hint)
-                    copy = copies[hint]
-                    if copy is None:  # closed since it was listed
+            # Each file: the copy that stands for it, its registrations, its fds.
+            files: list[tuple[_Fd, list[Registration], list[_Fd]]] = []
+            gone: list[Registration] = []
+            last: Registration | None = None  # the last proven, and its index
+            last_index = 0
+            for i, reg in enumerate(regs):
+                for hint in hints[i]:
+                    mine = copies[hint] if hint in copies else self._copy_fd(hint, copies)
+                    if mine is None:  # closed since it was listed
                         continue
                     try:
-                        order = self._epoll_order(_Fd(me, me, copy), reg)
+                        if self._epoll_order(mine, reg) is not Order.EQUAL:
+                            continue
                     except NoSuchRegistration:
-                        proven.append(None)
+                        gone.append(reg)
                         break
-                    if order is Order.EQUAL:
-                        proven.append((hint, copy))
-                        break
+                    if (
+                        last is not None
+                        # no other inode's line between, and one file's lines go by tfd
+                        and reg.place - last.place == i - last_index
+                        and reg.tfd > last.tfd
+                        and self._file_cmp(mine, files[-1][0]) == 0
+                    ):
+                        files[-1][1].append(reg)
+                        if hint not in files[-1][2]:
+                            files[-1][2].append(hint)
+                    else:
+                        files.append((mine, [reg], [hint]))
+                    last, last_index = reg, i
+                    break
                 else:
                     return None
-            return self._hinted_files(fds, regs, proven)
+            return self._hinted_files(fds, files, gone)
         except _NoCopy:
             return None
         finally:
-            for copy in copies.values():
-                if copy is not None:
-                    os.close(copy)
+            for mine in copies.values():
+                if mine is not None:
+                    os.close(mine.fd)
+
+    def _copy_fd(self, fd: _Fd, copies: dict[_Fd, _Fd | None]) -> _Fd | None:
+        """:meth:`_copy` of *fd*, as an fd of this process, kept in *copies*."""
+        copy = self._copy(fd)
+        mine = copies[fd] = None if copy is None else _Fd(self._me, self._me, copy)
+        return mine
 
     def _hinted_files(
-        self, fds: list[_Fd], regs: list[Registration], proven: list[tuple[_Fd, int] | None]
+        self,
+        fds: list[_Fd],
+        files: list[tuple[_Fd, list[Registration], list[_Fd]]],
+        gone: list[Registration],
     ) -> dict[tuple[int, int], list[_Fd] | None] | None:
-        """:meth:`by_hints` once each of *regs* (in fdinfo's order) is proven at the fd
-        and copy of *proven* (None: gone): the files, and who else holds each."""
-        me = self._me
-        # Each file: the copy that stands for it, its registrations, its fds.
-        files: list[tuple[_Fd, list[Registration], list[_Fd]]] = []
-        last: tuple[int, int] | None = None  # the index and place of the last proven
-        for i, (reg, hinted) in enumerate(zip(regs, proven, strict=True)):
-            if hinted is None:
-                continue
-            hint, copy = hinted
-            mine = _Fd(me, me, copy)
-            if (
-                last is not None
-                and reg.place - last[1] == i - last[0]  # no other inode's line between
-                and self._file_cmp(mine, files[-1][0]) == 0
-            ):
-                files[-1][1].append(reg)
-                if hint not in files[-1][2]:
-                    files[-1][2].append(hint)
-            else:
-                files.append((mine, [reg], [hint]))
-            last = (i, reg.place)
+        """:meth:`by_hints` once each file is proven: who else of *fds* holds it."""
         held = {f for _, _, named in files for f in named}
-        rest = [f for f in fds if f not in held]
-        if len(rest) * len(files) > _compare_limit(len(fds)):
-            return None
-        kept = set(rest)
-        for f in rest[:]:
-            if f not in kept:  # its process was dropped meanwhile
-                continue
-            try:
-                for mine, _, holders in files:
-                    if self._file_cmp(f, mine) == 0:
-                        holders.append(f)
-                        break
-            except _Unusable as gone:
-                self._drop(rest, _Unusable(f, gone.code))  # never a copy
-                kept = set(rest)
-        kept |= held
-        found: dict[tuple[int, int], list[_Fd] | None] = {(r.tfd, r.toff): None for r in regs}
+        if len(held) < len(fds):
+            rest = [f for f in fds if f not in held]
+            if len(rest) * len(files) > _compare_limit(len(fds)):
+                return None
+            kept = set(rest)
+            for f in rest[:]:
+                if f not in kept:  # its process was dropped meanwhile
+                    continue
+                try:
+                    for mine, _, holders in files:
+                        if self._file_cmp(f, mine) == 0:
+                            holders.append(f)
+                            break
+                except _Unusable as unusable:
+                    self._drop(rest, _Unusable(f, unusable.code))  # never a copy
+                    kept = set(rest)
+            kept |= held
+            for _, _, holders in files:
+                holders[:] = [f for f in holders if f in kept]
+        found: dict[tuple[int, int], list[_Fd] | None] = {(r.tfd, r.toff): None for r in gone}
         for _, file_regs, holders in files:
-            holders = [f for f in holders if f in kept]
             for reg in file_regs:
                 found[reg.tfd, reg.toff] = holders
         return found

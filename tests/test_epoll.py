@@ -85,7 +85,19 @@ def test_fdinfo_lines_parse_in_tfd_order_with_toff_in_the_kernels() -> None:
             tfd=6, toff=0, events=0x80002019, data=0x7F3D00000005, ino=0x1A, sdev=0xFE00000
         ),
     ]
+    assert [r.place for r in parse_fdinfo(text)] == [0, 2, 1]  # fdinfo's order, by file
     assert parse_fdinfo("pos:\t0\nflags:\t02\n") == []
+
+
+def test_fdinfo_lines_in_another_layout_parse_by_field_name() -> None:
+    text = (
+        "tfd: 4 events: 19 data: 4 pos: 0 ino: 2c139 sdev: f\n"
+        "tfd:        4 events:       19 data:                4  pos:0 ino:2c137 sdev:f\n"
+    )
+    assert [(r.tfd, r.toff, r.ino, r.place) for r in parse_fdinfo(text)] == [
+        (4, 0, 0x2C139, 0),
+        (4, 1, 0x2C137, 1),
+    ]
 
 
 def test_events_decode_to_names_and_unknown_bits_to_hex() -> None:

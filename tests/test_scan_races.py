@@ -20,6 +20,8 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
+import pytest
+
 from kcmpctl import procs
 from kcmpctl.epoll import find_holders, read_registrations
 from kcmpctl.fds import Skipped, scan
@@ -289,10 +291,11 @@ def test_epoll_cli_answer_with_a_changing_fd(kcmpctl: Run, family: Start, tmp_pa
 #: reused within microseconds.  Every eventfd is one anonymous inode: each of them is a
 #: candidate for every eventfd registration.  The first six stay.
 CHURN = r"""
-import os, select
+import os, resource, select, sys
+resource.setrlimit(resource.RLIMIT_NOFILE, (resource.getrlimit(resource.RLIMIT_NOFILE)[1],) * 2)
 ep = select.epoll()
 steady = []
-for _ in range(6):
+for _ in range(int(sys.argv[1])):
     e = os.eventfd(0)
     ep.register(e, select.EPOLLIN)
     steady.append(e)
@@ -306,16 +309,20 @@ while True:
 """
 
 
-def test_epoll_an_fd_closed_and_reused_mid_scan_is_no_trouble() -> None:
+@pytest.mark.parametrize("steady", [6, 600])
+def test_epoll_an_fd_closed_and_reused_mid_scan_is_no_trouble(steady: int) -> None:
     # An fd closed at the moment it was compared, and open again (another eventfd at
     # the same number) when asked why, is no trouble with the epoll: the call is made
     # again.  Every steady registration is answered exactly, or its fd is reported as
     # changed (it was compared beside one that changed all the time): never a holder
     # that is not the file, never one left out without a word.
-    proc = subprocess.Popen([sys.executable, "-c", CHURN], stdout=subprocess.PIPE, text=True)
+    # 600 steady registrations make a big epoll, searched from the fds their numbers name.
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CHURN, str(steady)], stdout=subprocess.PIPE, text=True
+    )
     try:
         assert proc.stdout is not None
-        epfd, *steady = map(int, proc.stdout.readline().split())
+        epfd, *steadies = map(int, proc.stdout.readline().split())
         pid = proc.pid
         wrong: list[str] = []
         deadline = time.monotonic() + 12
@@ -327,7 +334,7 @@ def test_epoll_an_fd_closed_and_reused_mid_scan_is_no_trouble() -> None:
             if len(changed) < len(listing.skipped):
                 wrong.append(f"skipped {listing.skipped}")
             by_tfd = {t.registration.tfd: t for t in listing.targets}
-            for fd in steady:
+            for fd in steadies:
                 target = by_tfd.get(fd)
                 holders = [] if target is None else [(h.pid, h.fd) for h in target.holders]
                 if holders != [(pid, fd)] and not (holders == [] and fd in changed):
