@@ -70,6 +70,24 @@ def test_a_thread_id_stands_for_its_process(family: Spawn, kcmpctl: Run) -> None
     assert (status, err) == (0, "")
 
 
+@pytest.mark.parametrize("few", [0, procs.FEW_NAMED], ids=["listing /proc", "status each"])
+def test_thread_ids_told_apart_both_ways(
+    family: Spawn, monkeypatch: pytest.MonkeyPatch, few: int
+) -> None:
+    """Many named IDs: those /proc does not list are looked up; a few: each one."""
+    monkeypatch.setattr(procs, "FEW_NAMED", few)
+    fam = family("thread:t", "fork:c")
+    p, t, c = fam.pid, fam["t"], fam["c"]
+    nobody = procs.pid_max() + 1
+    selection = procs.select_tasks(pids=[t, c, p, nobody])
+    try:
+        assert [task.pid for task in selection.tasks] == [p, c]
+        assert selection.aliases == {t: p}
+        assert selection.missing == [(nobody, "no such process")]
+    finally:
+        selection.close()
+
+
 def test_a_thread_id_of_a_process_whose_leader_exited(family: Spawn, kcmpctl: Run) -> None:
     fam = family("thread:t", "leaderexit")
     wait_for_state(fam.pid, "Z")
