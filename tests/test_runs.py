@@ -56,7 +56,8 @@ def test_runs_give_the_answer_of_the_plain_sort(runs: list[tuple[int, int]]) -> 
     hinted = settle(items, cmp, reference=REFERENCE, runs=True)
     assert hinted.failed == plain.failed == {}
     assert by_key(hinted.classes, keys) == by_key(plain.classes, keys)
-    # A window of hints and one of questions to the reference at most, where they miss.
+    # Where they miss, the hints and the questions to the reference rest after a
+    # window (at most 50 runs of 5 here: 250 items, one window of each).
     assert calls[0] <= plain_calls[0] + 2 * HINT_WINDOW
 
 
@@ -84,15 +85,29 @@ def test_runs_ask_each_absent_item_once() -> None:
     assert calls[0] == 1000
 
 
-def test_hints_that_miss_stop() -> None:
-    # Every item its own object: the hints stop after a window, the questions to the
-    # reference too.
-    keys = laid_out([((k * 7919) % 10_007 + 1, 1) for k in range(500)])
+def test_hints_that_miss_rest() -> None:
+    # Every item its own object: the hints rest after a window that misses, the
+    # questions to the reference too, each for longer after each further miss.
+    keys = laid_out([((k * 7919) % 10_007 + 1, 1) for k in range(2000)])
     plain_cmp, plain_calls = counting(keys)
-    settle(list(range(500)), plain_cmp, reference=REFERENCE)
+    settle(list(range(2000)), plain_cmp, reference=REFERENCE)
     cmp, calls = counting(keys)
-    settle(list(range(500)), cmp, reference=REFERENCE, runs=True)
-    assert calls[0] <= plain_calls[0] + 2 * HINT_WINDOW
+    settle(list(range(2000)), cmp, reference=REFERENCE, runs=True)
+    assert calls[0] <= plain_calls[0] + 8 * HINT_WINDOW
+
+
+def test_runs_further_on_are_found() -> None:
+    # 300 items each its own object first (PIDs that wrapped around), then runs of
+    # three: the hints rest over the first, not for good.
+    alone = [((k * 7919) % 10_007 + 20_000, 1) for k in range(300)]
+    keys = laid_out(alone + [((k * 7919) % 10_007 + 1, 3) for k in range(600)])
+    items = [i for i in keys if i != REFERENCE]
+    plain_cmp, plain_calls = counting(keys)
+    settle(items, plain_cmp, reference=REFERENCE)
+    cmp, calls = counting(keys)
+    hinted = settle(items, cmp, reference=REFERENCE, runs=True)
+    assert len(hinted.classes) == 901
+    assert calls[0] < 0.7 * plain_calls[0]
 
 
 @given(runs=runs_st, data=st.data())
