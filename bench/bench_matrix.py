@@ -22,7 +22,8 @@ throughout the scan).  Quiet and churn runs alternate; each is a whole-machine
 ``matrix`` scan in this process, with the comparisons of its sorts counted across its
 workers, and its groups checked against the families.
 
-Prints the median wall time and the peak RSS (ru_maxrss of the process and the
+Prints the median wall time, the median CPU time (user + system of the command and
+the workers it waited for) and the peak RSS (ru_maxrss of the process and the
 children it waited for, from wait4, through the small runstat launcher) of each,
 and the ratios.  kcmpctl runs as installed from a wheel: its bytecode compiled once
 (PYTHONDONTWRITEBYTECODE is dropped for it).  The C helpers are compiled at run time
@@ -35,6 +36,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -97,10 +99,13 @@ class Timed:
     shown: str
     walls: list[float] = field(default_factory=list)
     peaks: list[int] = field(default_factory=list)  # KiB
+    #: user + system seconds of the command and the workers it waited for
+    cpus: list[float] = field(default_factory=list)
     status: int | None = None
 
     def run(self, runstat: Path, env: dict[str, str]) -> bytes:
-        """One run through runstat: wall time and ru_maxrss of the command alone."""
+        """One run through runstat: wall time, CPU time and ru_maxrss of the command."""
+        before = cpu_of_children()
         with tempfile.NamedTemporaryFile("r") as stats:
             proc = subprocess.run(
                 [str(runstat), stats.name, *self.argv],
@@ -111,6 +116,7 @@ class Timed:
             )
             wall, peak, status = stats.read().split()
         self.walls.append(float(wall))
+        self.cpus.append(cpu_of_children() - before)
         self.peaks.append(int(peak))
         self.status = int(status)
         return proc.stdout
@@ -118,6 +124,18 @@ class Timed:
     @property
     def median(self) -> float:
         return statistics.median(self.walls)
+
+    @property
+    def cpu(self) -> float:
+        return statistics.median(self.cpus)
+
+
+def cpu_of_children() -> float:
+    """User + system seconds of the children this process waited for, so far: runstat
+    waits for its command, kcmpctl for its workers.  What a loaded machine disturbs
+    least (the second core a worker needs is not there to be had)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def check_groups(doc: dict[str, Any], made: list[list[int]], whole_machine: bool) -> None:
@@ -262,7 +280,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             total = len([name for name in os.listdir("/proc") if name.isdigit()])
             print(
                 f"{len(pids)} processes in {len(made)} families (sizes 1..{args.family}),"
-                f" {total} on the machine; {os.cpu_count()} CPUs; {args.runs} runs each"
+                f" {total} on the machine; {os.cpu_count()} CPUs; {args.runs} runs each;"
+                f" load average {os.getloadavg()[0]:.1f}"
             )
             cases = [
                 Timed(
@@ -298,8 +317,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     by = {c.label: c for c in cases}
     print(f"groups checked against the families in all {2 * args.runs} kcmpctl runs\n")
     print(
-        f"{'command':<32} {'median s':>9} {'min s':>7} {'peak MiB':>9} {'vs lsns':>8} {'vs C':>6}"
-        f" {'pairs':>6}"
+        f"{'command':<32} {'median s':>9} {'min s':>7} {'CPU s':>6} {'peak MiB':>9}"
+        f" {'vs lsns':>8} {'vs C':>6} {'pairs':>6} {'CPU vs C':>9}"
     )
     for case in cases:
         vs_lsns = f"{case.median / by['lsns'].median:.2f}" if "lsns" in by else "-"
@@ -311,12 +330,15 @@ def main(argv: Sequence[str] | None = None) -> None:
             ours / theirs for ours, theirs in zip(case.walls, floor_case.walls, strict=False)
         )
         print(
-            f"{case.shown:<32} {case.median:>9.3f} {min(case.walls):>7.3f}"
+            f"{case.shown:<32} {case.median:>9.3f} {min(case.walls):>7.3f} {case.cpu:>6.3f}"
             f" {max(case.peaks) / MiB:>9.1f} {vs_lsns:>8} {vs_c:>6} {paired:>6.2f}"
+            f" {case.cpu / floor_case.cpu:>9.2f}"
         )
     print(
         "\nvs C: against kcmp_floor sort over the same processes (the whole machine or the"
-        " N): the ratio of the medians; pairs: the median of the ratios run by run."
+        " N): the ratio of the medians; pairs: the median of the ratios run by run;"
+        " CPU s: median user + system time of the command and its workers; CPU vs C: the"
+        f" ratio of those medians.  Load average at the end: {os.getloadavg()[0]:.1f}."
     )
 
 
