@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kcmpctl.grouping import ItemFailed
+from kcmpctl.grouping import Grouping, ItemFailed
 from kcmpctl.verify import HINT_WINDOW, settle
 
 REFERENCE = 10_000
@@ -36,6 +36,20 @@ def counting(keys: dict[int, int]) -> tuple[Callable[[int, int], int], list[int]
     return cmp, calls
 
 
+Answer = tuple[Grouping[int], int]
+
+
+def both_ways(keys: dict[int, int]) -> tuple[Answer, Answer]:
+    """The answer and the calls of a plain settle of *keys*' items, and of one with
+    runs."""
+    items = [i for i in keys if i != REFERENCE]
+    answers = []
+    for runs in (False, True):
+        cmp, calls = counting(keys)
+        answers.append((settle(items, cmp, reference=REFERENCE, runs=runs), calls[0]))
+    return answers[0], answers[1]
+
+
 def by_key(classes: list[list[int]], keys: dict[int, int]) -> list[tuple[int, list[int]]]:
     """Each class's key and items; checks that the classes ascend, one key each."""
     found = []
@@ -49,30 +63,23 @@ def by_key(classes: list[list[int]], keys: dict[int, int]) -> list[tuple[int, li
 @given(runs=runs_st)
 def test_runs_give_the_answer_of_the_plain_sort(runs: list[tuple[int, int]]) -> None:
     keys = laid_out(runs)
-    items = [i for i in keys if i != REFERENCE]
-    plain_cmp, plain_calls = counting(keys)
-    plain = settle(items, plain_cmp, reference=REFERENCE)
-    cmp, calls = counting(keys)
-    hinted = settle(items, cmp, reference=REFERENCE, runs=True)
+    (plain, plain_calls), (hinted, calls) = both_ways(keys)
     assert hinted.failed == plain.failed == {}
     assert by_key(hinted.classes, keys) == by_key(plain.classes, keys)
     # Where they miss, the hints and the questions to the reference rest after a
     # window (at most 50 runs of 5 here: 250 items, one window of each).
-    assert calls[0] <= plain_calls[0] + 2 * HINT_WINDOW
+    assert calls <= plain_calls + 2 * HINT_WINDOW
 
 
 def test_runs_sort_one_item_of_each() -> None:
     # 2,000 items in runs of 1 to 5 sharing a key, every key its own: the sort sees
     # 667 items, not 2,000.  The keys in no order (a sorted input costs timsort n calls).
     keys = laid_out([((k * 7919) % 10_007 + 1, k % 5 + 1) for k in range(667)])
-    keys = {i: k for i, k in keys.items() if i < 2000 or i == REFERENCE}
-    items = [i for i in keys if i != REFERENCE]
-    plain_cmp, plain_calls = counting(keys)
-    settle(items, plain_cmp, reference=REFERENCE)
-    cmp, calls = counting(keys)
-    hinted = settle(items, cmp, reference=REFERENCE, runs=True)
+    (_, plain), (hinted, calls) = both_ways(
+        {i: k for i, k in keys.items() if i < 2000 or i == REFERENCE}
+    )
     assert len(hinted.classes) == 668
-    assert calls[0] < 0.6 * plain_calls[0]
+    assert calls < 0.6 * plain
 
 
 def test_runs_ask_each_absent_item_once() -> None:
@@ -88,26 +95,21 @@ def test_runs_ask_each_absent_item_once() -> None:
 def test_hints_that_miss_rest() -> None:
     # Every item its own object: the hints rest after a window that misses, the
     # questions to the reference too, each for longer after each further miss.
-    keys = laid_out([((k * 7919) % 10_007 + 1, 1) for k in range(2000)])
-    plain_cmp, plain_calls = counting(keys)
-    settle(list(range(2000)), plain_cmp, reference=REFERENCE)
-    cmp, calls = counting(keys)
-    settle(list(range(2000)), cmp, reference=REFERENCE, runs=True)
-    assert calls[0] <= plain_calls[0] + 8 * HINT_WINDOW
+    (_, plain), (_, calls) = both_ways(
+        laid_out([((k * 7919) % 10_007 + 1, 1) for k in range(2000)])
+    )
+    assert calls <= plain + 8 * HINT_WINDOW
 
 
 def test_runs_further_on_are_found() -> None:
     # 300 items each its own object first (PIDs that wrapped around), then runs of
     # three: the hints rest over the first, not for good.
     alone = [((k * 7919) % 10_007 + 20_000, 1) for k in range(300)]
-    keys = laid_out(alone + [((k * 7919) % 10_007 + 1, 3) for k in range(600)])
-    items = [i for i in keys if i != REFERENCE]
-    plain_cmp, plain_calls = counting(keys)
-    settle(items, plain_cmp, reference=REFERENCE)
-    cmp, calls = counting(keys)
-    hinted = settle(items, cmp, reference=REFERENCE, runs=True)
+    (_, plain), (hinted, calls) = both_ways(
+        laid_out(alone + [((k * 7919) % 10_007 + 1, 3) for k in range(600)])
+    )
     assert len(hinted.classes) == 901
-    assert calls[0] < 0.7 * plain_calls[0]
+    assert calls < 0.7 * plain
 
 
 @given(runs=runs_st, data=st.data())
