@@ -874,3 +874,40 @@ def test_big_eventfd_bucket_told_apart_by_eventfd_id(
     assert compared < 1.2 * len(eventfds)
     assert len(calls) == len(set(calls))
     assert (p, 12) in calls
+
+
+def test_big_bucket_read_with_a_forked_worker(
+    family: Start, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # From PARALLEL_READS fds, a bucket's reads are shared with a forked worker: the
+    # answer is the one read here alone.
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("one CPU: no worker to share with")
+    fam = family("eventfds:700", "dup2:9:900", "nest:c:1", "eventfd:11")
+    p, c = fam.pid, fam["c"]
+    from kcmpctl import _workers, fds
+
+    forked: list[int] = []
+    real_run = _workers.run
+
+    def run(*args: Any, **kwargs: Any) -> Any:
+        forked.append(kwargs["workers"])
+        return real_run(*args, **kwargs)
+
+    monkeypatch.setattr(_workers, "run", run)
+
+    def descriptions() -> tuple[fds.Description, ...]:
+        selection = procs.select_tasks([p, c], None, None, None)
+        try:
+            result = fds.scan(selection.tasks)
+        finally:
+            selection.close()
+        assert result.skipped == ()
+        return result.descriptions
+
+    alone = descriptions()
+    assert not forked
+    monkeypatch.setattr(fds, "PARALLEL_READS", 64)
+    assert descriptions() == alone
+    assert forked == [2]
+    assert len(alone) > fds.APART_FROM
