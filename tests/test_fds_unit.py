@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import stat
 from collections.abc import Callable
@@ -228,3 +229,40 @@ def test_json_in_pieces_is_the_same_text(
     pieces = {**head, "descriptions": iter(items), "skipped": items[:1]}
     got = "".join(json_pieces(pieces, ascii_only=ascii_only, batch=batch))
     assert got == json_text(whole, ascii_only=ascii_only)
+
+
+_names = st.text(st.characters(codec="utf-8") | st.sampled_from('\\"\n\x1b\udcff\u202e'))
+
+
+@settings(max_examples=200)
+@given(
+    target=_names,
+    commands=st.lists(_names, min_size=1, max_size=3),
+    pos=st.none() | st.integers(0, 2**63),
+    flags=st.none() | st.integers(0, 0o77777777),
+    ascii_only=st.booleans(),
+)
+def test_json_records_written_as_text_are_what_json_dumps_writes(
+    target: str, commands: list[str], pos: int | None, flags: int | None, ascii_only: bool
+) -> None:
+    desc = description()
+    holders = tuple(
+        Holder(h.pid, h.fd, commands[i % len(commands)]) for i, h in enumerate(desc.holders)
+    )
+    desc = Description(target, desc.dev, desc.ino, stat.S_IFIFO, pos, flags, holders, desc.tables)
+    (encoded,) = view.json_records([desc])
+    assert encoded == json.dumps(view.record(desc), ensure_ascii=False)
+    text = "".join(json_pieces({"descriptions": iter([encoded, encoded])}, ascii_only=ascii_only))
+    assert text == json_text({"descriptions": [view.record(desc)] * 2}, ascii_only=ascii_only)
+    (plain,) = view.json_records([desc], {}, (), None)
+    assert plain == view.record(desc, {})
+
+
+def test_json_records_on_a_terminal_indented_as_objects() -> None:
+    out = io.StringIO()
+    out.isatty = lambda: True  # type: ignore[method-assign]
+    term = Terminal("json", stdout=out, stderr=io.StringIO())
+    term.json({"descriptions": view.json_records([description()]), "skipped": []})
+    assert out.getvalue() == json_text(
+        {"descriptions": [view.record(description())], "skipped": []}, indent=True
+    )

@@ -168,8 +168,6 @@ def fds(
     # Nothing selected: as in matrix, no output and status 1 (grep finding nothing).
     empty = not selection.tasks and not selection.missing
     report.differ(empty)
-    # An iterator: -J writes the records a batch at a time, never all at once.
-    records = (view.record(d, values, keys, details) for d in result.descriptions)
     if dot:
         from ..render.dot import fds_graph
 
@@ -177,12 +175,14 @@ def fds(
     elif out.mode == "json":
         out.json(
             {
-                "descriptions": records,
+                # An iterator: written a batch at a time, never all at once.
+                "descriptions": view.json_records(result.descriptions, values, keys, details),
                 "skipped": [view.skipped_record(pid, None, why) for pid, why in selection.missing]
                 + [view.skipped_record(s.pid, s.command, s.reason, s.fd) for s in result.skipped],
             }
         )
     elif not empty and (result.descriptions or not report.trouble):
+        records = (view.record(d, values, keys, details) for d in result.descriptions)
         out.table(columns, map(view.table_row, records))
     return report.status
 

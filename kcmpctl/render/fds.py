@@ -8,9 +8,10 @@ from typing import TYPE_CHECKING, Any
 
 from . import details as detail
 from .columns import Column
+from .text import Encoded
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
     from ..fds import Description, Holder
     from ..procs import Details
@@ -115,6 +116,45 @@ def record(
         "tables": [list(pids) for pids in desc.tables],
         "commands": list(dict.fromkeys([h.command for h in desc.holders])),
     }
+
+
+def json_records(
+    descriptions: Iterable[Description],
+    values: Mapping[int, Mapping[str, int | None]] | None = None,
+    keys: Sequence[str] = (),
+    details: Mapping[int, Details] | None = None,
+) -> Iterator[dict[str, Any] | Encoded]:
+    """The elements of ``{"descriptions": [...]}``: each :func:`record`, written as
+    JSON text already when it has only the default keys (a bucket can report 19,000
+    descriptions: ~3 times faster than a dict for json.dumps)."""
+    if values is None and not keys and details is None:
+        return map(_encoder(), descriptions)
+    return (record(d, values, keys, details) for d in descriptions)
+
+
+def _encoder() -> Callable[[Description], Encoded]:
+    from json.encoder import encode_basestring as string
+
+    def encoded(desc: Description) -> Encoded:
+        """:func:`record` as ``json.dumps(record(desc), ensure_ascii=False)`` writes it."""
+        holders = ", ".join(
+            [
+                f'{{"pid": {h.pid}, "fd": {h.fd}, "command": {string(h.command)}}}'
+                for h in desc.holders
+            ]
+        )
+        tables = ", ".join(["[" + ", ".join(map(str, pids)) + "]" for pids in desc.tables])
+        commands = ", ".join(map(string, dict.fromkeys([h.command for h in desc.holders])))
+        pos = "null" if desc.pos is None else desc.pos
+        flags = "null" if desc.flags is None else f'"0o{desc.flags:o}"'
+        return Encoded(
+            f'{{"target": {string(desc.target)}, "type": "{desc.type}",'
+            f' "dev": "{_device(desc.dev)}", "ino": {desc.ino}, "pos": {pos},'
+            f' "flags": {flags}, "count": {len(desc.holders)}, "holders": [{holders}],'
+            f' "tables": [{tables}], "commands": [{commands}]}}'
+        )
+
+    return encoded
 
 
 @functools.lru_cache(maxsize=64)

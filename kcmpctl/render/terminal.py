@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import IO, TYPE_CHECKING, Any
 
 from .columns import Column, Row, format_cell
-from .text import encodes_unicode, escape_human, escape_raw, json_pieces, json_text
+from .text import decoded, encodes_unicode, escape_human, escape_raw, json_pieces, json_text
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -173,7 +173,7 @@ class Terminal:
         if not streamed:
             self.write(json_text(obj, indent=self.stdout.isatty(), ascii_only=ascii_only))
         elif self.stdout.isatty():
-            obj = {k: list(v) if isinstance(v, Iterator) else v for k, v in obj.items()}
+            obj = {k: decoded(v) if isinstance(v, Iterator) else v for k, v in obj.items()}
             self.write(json_text(obj, indent=True, ascii_only=ascii_only))
         else:
             for piece in json_pieces(obj, ascii_only=ascii_only):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import codecs
 import itertools
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 #: how a count of repeated names is written (x200 worker): a code point, not \N{...},
@@ -107,7 +107,8 @@ def json_pieces(
     obj: Mapping[str, Any], *, ascii_only: bool = False, batch: int = 1024
 ) -> Iterator[str]:
     """The text of :func:`json_text` for a JSON object (without indent), in pieces: a
-    value that is an iterator, not a list, is encoded *batch* elements at a time.
+    value that is an iterator, not a list, is encoded *batch* elements at a time
+    (elements that are all :class:`Encoded`, or none of them).
 
     A whole machine's descriptions as one list of dicts and one string cost twice the
     memory of the scan that found them (8 MB of text: 50 MB more at the peak).
@@ -124,7 +125,11 @@ def json_pieces(
         yield "["
         first = True
         while elements := list(itertools.islice(value, batch)):
-            text = _rewrite(json.dumps(elements, ensure_ascii=False)[1:-1], ascii_only)
+            if isinstance(elements[0], Encoded):
+                text = ", ".join(elements)
+            else:
+                text = json.dumps(elements, ensure_ascii=False)[1:-1]
+            text = _rewrite(text, ascii_only)
             yield text if first else ", " + text
             first = False
         yield "]"
@@ -147,6 +152,13 @@ class Encoded(str):
     them."""
 
     __slots__ = ()
+
+
+def decoded(values: Iterable[Any]) -> list[Any]:
+    """*values* as a list, each :class:`Encoded` one read back into its object."""
+    import json
+
+    return [json.loads(v) if isinstance(v, Encoded) else v for v in values]
 
 
 def json_text(obj: Any, *, indent: bool = False, ascii_only: bool = False) -> str:
