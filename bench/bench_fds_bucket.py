@@ -1,13 +1,16 @@
 """`kcmpctl fds -J` against `lsfd -J` on one big bucket, answers checked.
 
-    python bench/bench_fds_bucket.py [--eventfds 19000] [--runs 7]
+    python bench/bench_fds_bucket.py [--eventfds 19000] [--runs 7] [--only]
 
 Builds bench/spawn_eventfds.c with cc into a temporary directory and starts it: a
 process P with N eventfds (one anonymous inode: one bucket), a fork child C that
 inherits them all, and an unrelated process U with one eventfd of its own.  Then times
-the two commands in alternation (whole-process wall time, after one untimed run of
-each), checks that every eventfd of P is listed as one description held by P and C at
-the same fd and nothing else, and prints the medians, the ratio and the commands.
+the two commands in alternation (whole-process wall time, and CPU time: user + system
+of the command and its workers, from wait4; after one untimed run of each), checks
+that every eventfd of P is listed as one description held by P and C at the same fd
+and nothing else, and prints the medians, the ratios and the commands.  With --only,
+both commands list P, C and U alone (``-p``): the machine's other processes, which
+lsfd lists too, are left out, as on a machine that runs little else.
 """
 
 from __future__ import annotations
@@ -36,13 +39,22 @@ def build(workdir: Path) -> str:
     return str(out)
 
 
-def timed(command: list[str]) -> tuple[float, str]:
-    start = time.perf_counter()
-    proc = subprocess.run(command, capture_output=True, text=True, check=False)
-    elapsed = time.perf_counter() - start
-    if proc.returncode != 0:
-        sys.exit(f"bench_fds_bucket: {' '.join(command)} exited {proc.returncode}: {proc.stderr}")
-    return elapsed, proc.stdout
+def timed(command: list[str]) -> tuple[float, float, str]:
+    """Whole-process wall time, CPU time (user + system, workers included), stdout."""
+    with tempfile.TemporaryFile() as out:
+        start = time.perf_counter()
+        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.PIPE)
+        assert proc.stderr is not None
+        err = proc.stderr.read().decode(errors="replace")
+        _, status, usage = os.wait4(proc.pid, 0)
+        elapsed = time.perf_counter() - start
+        proc.stderr.close()
+        code = os.waitstatus_to_exitcode(status)
+        proc.returncode = code
+        if code != 0:
+            sys.exit(f"bench_fds_bucket: {' '.join(command)} exited {code}: {err}")
+        out.seek(0)
+        return elapsed, usage.ru_utime + usage.ru_stime, out.read().decode()
 
 
 def check(out: str, p: int, c: int, u: int) -> None:
@@ -71,6 +83,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--eventfds", type=int, default=19000)
     parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--only", action="store_true", help="list P, C and U alone (-p)")
     args = parser.parse_args()
     lsfd = [shutil.which("lsfd") or "lsfd", "-J"]
     kcmpctl = [sys.executable, "-m", "kcmpctl", "fds", "-J"]
@@ -88,25 +101,42 @@ def main() -> None:
             if ready != "ready":
                 sys.exit("bench_fds_bucket: the spawner failed")
             p, c, u = map(int, pids)
+            if args.only:
+                lsfd += ["-p", f"{p},{c},{u}"]
+                kcmpctl += ["-p", f"{p},{c},{u}"]
             times: dict[str, list[float]] = {"lsfd": [], "kcmpctl": []}
+            cpu: dict[str, list[float]] = {"lsfd": [], "kcmpctl": []}
             timed(lsfd)
-            check(timed(kcmpctl)[1], p, c, u)
+            check(timed(kcmpctl)[2], p, c, u)
             for _ in range(args.runs):
-                times["lsfd"].append(timed(lsfd)[0])
-                elapsed, out = timed(kcmpctl)
-                times["kcmpctl"].append(elapsed)
-                check(out, p, c, u)
+                for name, command in (("lsfd", lsfd), ("kcmpctl", kcmpctl)):
+                    elapsed, used, out = timed(command)
+                    times[name].append(elapsed)
+                    cpu[name].append(used)
+                    if name == "kcmpctl":
+                        check(out, p, c, u)
         finally:
             spawner.stdin.close()
             spawner.wait()
             spawner.stdout.close()
     medians = {name: statistics.median(values) for name, values in times.items()}
+    cpus = {name: statistics.median(values) for name, values in cpu.items()}
     processes = sum(entry.isdigit() for entry in os.listdir("/proc"))
-    print(f"{args.eventfds} eventfds in P, inherited by C; {processes} processes in /proc")
+    load = " ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(
+        f"{args.eventfds} eventfds in P, inherited by C; {processes} processes in /proc;"
+        f" load average {load}"
+    )
     for name, command in (("lsfd", lsfd), ("kcmpctl", kcmpctl)):
         runs = " ".join(f"{t:.3f}" for t in times[name])
-        print(f"{name:8} median {medians[name]:.3f} s  runs: {runs}  ({' '.join(command)})")
-    print(f"kcmpctl fds / lsfd = {medians['kcmpctl'] / medians['lsfd']:.2f}")
+        print(
+            f"{name:8} median {medians[name]:.3f} s  CPU {cpus[name]:.3f} s  runs: {runs}"
+            f"  ({' '.join(command)})"
+        )
+    print(
+        f"kcmpctl fds / lsfd = {medians['kcmpctl'] / medians['lsfd']:.2f}"
+        f" (CPU time {cpus['kcmpctl'] / cpus['lsfd']:.2f})"
+    )
 
 
 if __name__ == "__main__":

@@ -129,7 +129,8 @@ _quick.restype = ctypes.c_long
 
 
 def bare_task() -> tuple[Callable[..., int], int]:
-    """libc's ``syscall`` and kcmp's number, for sorts of the six task types.
+    """libc's ``syscall`` and kcmp's number, for sorts of the six task types (and of
+    fds: KCMP_FILE's arguments are all C ints, fds included).
 
     Call as ``f(nr, pid1, pid2, type)`` with the *nr* given: the kernel reads idx1
     and idx2 for KCMP_FILE and KCMP_EPOLL_TFD only, so for a task type the two
