@@ -586,7 +586,6 @@ class _Search:
             return None
         own = {f.fd: f for f in fds if f.pid == pid}
         hints: list[tuple[_Fd, ...]] = []
-        named: set[_Fd] = set()
         for reg in regs:
             at_tfd, at_data = own.get(reg.tfd), own.get(reg.data)
             if at_tfd is None or at_tfd is at_data:
@@ -595,7 +594,7 @@ class _Search:
                 hints.append((at_data,))
             else:
                 hints.append((at_tfd,) if at_data is None else (at_tfd, at_data))
-            named.update(hints[-1])
+        named = hints[0] if len(hints) == 1 else {f for named in hints for f in named}
         if (len(fds) - len(named)) * len(regs) > _compare_limit(len(fds)):
             return None
         copies: dict[_Fd, _Fd | None] = {}
