@@ -103,15 +103,9 @@ def kinship(pid: int) -> tuple[int, bool, bool] | None:
     ``None`` if it is gone.  Only these three fields, for a walk over every process
     (the name, start time and owner are left unread: a quarter of the cost)."""
     try:
-        fd = os.open(f"{PROC}/{pid}/stat", os.O_RDONLY | os.O_CLOEXEC)
+        raw = _read_all(f"{PROC}/{pid}/stat")
     except (FileNotFoundError, ProcessLookupError):
         return None
-    try:
-        raw = os.read(fd, 4096)
-    except ProcessLookupError:
-        return None
-    finally:
-        os.close(fd)
     if not raw:
         return None
     rest = raw[raw.rindex(b")") + 2 :].split(None, 7)
