@@ -18,6 +18,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import chain
 from typing import NamedTuple
 
 
@@ -102,17 +103,11 @@ class Node(NamedTuple):
 
 NO_PARENT = "no parent to compare with"
 
-# What a task holds of one type, as the tree reads it off the groupings: the index of
-# its object's class, or one of these.
-_ABSENT = -1  # no object (NULL)
-_UNCOMPARED = -2  # skipped by the scan, or not in it
-_ORPHAN = -3  # (a parent) there is none to compare with
-
-# The answers, coded while the tree is made: a node's answers over every type are
-# one tuple of small ints, looked up in a table of the tuples made so far (nodes
-# mostly answer alike: one shares tuple serves them all).
-_SHARES = (Share.YES, Share.NO, Share.NONE, Share.UNKNOWN)
-_YES, _NO, _NONE, _UNKNOWN = range(4)
+# A node's answer of one type, coded.  Its answers over every type are one tuple of
+# these, looked up in a table of the tuples made so far: nodes mostly answer alike,
+# and one shares tuple serves them all.
+_NO, _YES, _NONE, _UNKNOWN = range(4)
+_SHARES = (Share.NO, Share.YES, Share.NONE, Share.UNKNOWN)
 
 
 def build(
@@ -131,28 +126,26 @@ def build(
     """
     by_pid: dict[int, list[Task]] = {}
     for task in tasks:
-        members = by_pid.get(task.pid)
-        if members is None:
-            by_pid[task.pid] = [task]
-        else:
-            members.append(task)
-    for members in by_pid.values():
-        if len(members) > 1:
-            members.sort(key=lambda t: (t.id != t.pid, t.id))
+        by_pid.setdefault(task.pid, []).append(task)
     skipped: dict[int, str] = {}
     for grouping in groupings:
         for i, why in grouping.skipped.items():
             skipped.setdefault(i, why)
-    rep = {
-        pid: members[0].id if len(members) == 1 else _representative(members, skipped)
-        for pid, members in by_pid.items()
-    }
+    # Each process's task compared for it, and its parent (the leader's, first).
+    rep: dict[int, Task] = {}
+    for pid, members in by_pid.items():
+        if len(members) > 1:
+            members.sort(key=lambda t: (t.id != t.pid, t.id))
+            rep[pid] = _representative(members, skipped)
+        else:
+            rep[pid] = members[0]
+    ppid_of = {pid: members[0].ppid for pid, members in by_pid.items()}
 
-    shown_set = {pid for pid in shown if pid in by_pid}
+    shown_set = by_pid.keys() & set(shown)
     children: dict[int, list[int]] = {}
     roots: list[int] = []
     for pid in sorted(shown_set):
-        ppid = by_pid[pid][0].ppid
+        ppid = ppid_of[pid]
         if ppid in shown_set and ppid != pid:
             children.setdefault(ppid, []).append(pid)
         else:
@@ -160,13 +153,12 @@ def build(
 
     # Who is next to whom, for "the nearest other holder": processes along parent
     # links (hidden parents included), threads beside their process's representative.
-    parent_of: dict[int, int] = {}
+    parent_of = {rep[pid].id: rep[ppid].id for pid, ppid in ppid_of.items() if ppid in rep}
     for pid, members in by_pid.items():
-        ppid = members[0].ppid
-        if ppid in rep:
-            parent_of[rep[pid]] = rep[ppid]
-        for task in members[1:] if len(members) > 1 else ():
-            parent_of[task.id] = rep[pid]
+        if len(members) > 1:
+            for task in members:
+                if task is not rep[pid]:
+                    parent_of[task.id] = rep[pid].id
 
     # Depth first from the roots, each process before its children: the order the
     # nodes are annotated in; they are made in reverse, each after its children.
@@ -175,19 +167,21 @@ def build(
     while stack:
         pid = stack.pop()
         order.append(pid)
-        stack.extend(reversed(children.get(pid, ())))
+        kids = children.get(pid)
+        if kids:
+            stack.extend(reversed(kids))
     # What is annotated: each process through its representative against its
     # parent's, then (with *threads*) its other threads against the representative.
-    subjects = [
-        by_pid[pid][0] if rep[pid] == pid else _task(by_pid[pid], rep[pid]) for pid in order
+    subjects = [rep[pid] for pid in order]
+    against: list[int | None] = [
+        rep[ppid].id if (ppid := ppid_of[pid]) in rep else None for pid in order
     ]
-    against: list[int | None] = [rep.get(by_pid[pid][0].ppid) for pid in order]
     if threads:
         for pid in order:
             for task in by_pid[pid]:
-                if task.id != rep[pid]:
+                if task is not rep[pid]:
                     subjects.append(task)
-                    against.append(rep[pid])
+                    against.append(rep[pid].id)
     shares, shares_with, unknown = _annotate(subjects, against, groupings, _Nearest(parent_of))
 
     made: dict[int, Node] = {}
@@ -204,7 +198,7 @@ def build(
         threads_here = thread_nodes.get(pid)
         made[pid] = Node(
             pid,
-            by_pid[pid][0].ppid,
+            ppid_of[pid],
             None,
             subjects[k].comm,
             shares[k],
@@ -216,20 +210,13 @@ def build(
     return tuple(made[pid] for pid in roots)
 
 
-def _task(members: Sequence[Task], id_: int) -> Task:
-    for task in members:
-        if task.id == id_:
-            return task
-    raise LookupError(id_)
-
-
-def _representative(members: Sequence[Task], skipped: Mapping[int, str]) -> int:
+def _representative(members: Sequence[Task], skipped: Mapping[int, str]) -> Task:
     """The task a process is compared through: its leader, else its first compared
     thread (a leader that exited while its threads run has NULL objects)."""
     for task in members:
         if task.id not in skipped:
-            return task.id
-    return members[0].id
+            return task
+    return members[0]
 
 
 def _annotate(
@@ -243,54 +230,68 @@ def _annotate(
     """Each subject's answers against the task beside it in *against* (``None``: no
     parent): its shares, the nearest other holders, why some answer is unknown.
 
-    Worked type by type over all subjects at once, in list passes: node by node and
-    type by type, in small steps, it took three times as long (~35 ms at 2,000
-    processes, more than all matrix prints).
+    Worked type by type over all subjects at once, from what most answers are: a
+    task holds an object of its own, not its parent's.  Only the exceptions are
+    visited: the members of shared objects, the tasks with none, those not compared
+    or under a parent not compared (a few Python steps each; all answers node by
+    node took five times as long, ~35 ms at 2,000 processes).
     """
+    size = len(subjects)
     ids = [task.id for task in subjects]
+    at = {i: k for k, i in enumerate(ids)}
+    under: dict[int | None, list[int]] = {}
+    for k, parent in enumerate(against):
+        under.setdefault(parent, []).append(k)
     columns: list[list[int]] = []
+    unsure: set[int] = set()
     with_: dict[int, list[tuple[str, int]]] = {}
     for grouping in groupings:
-        code: dict[int, int] = {}
-        for index, cls in enumerate(grouping.classes):
-            for i in cls:
-                code[i] = index
+        column = [_NO] * size
+        known = set(chain.from_iterable(grouping.classes))
+        known.update(grouping.absent)
+        # No saying under a parent not compared (or none) ...
+        for parent in under.keys() - known:
+            for k in under[parent]:
+                column[k] = _UNKNOWN
+                unsure.add(k)
+        # ... one object with the parent, or with someone else: the nearest holder ...
+        for cls in grouping.classes:
+            if len(cls) < 2:
+                continue
+            members, holders = set(cls), None
+            for member in cls:
+                k = at.get(member, -1)
+                if k < 0:
+                    continue
+                if against[k] in members:
+                    column[k] = _YES
+                    continue
+                holders = holders or nearest.of(cls)
+                with_.setdefault(k, []).append((grouping.type, holders[member]))
+        # ... nothing to share without an object, and no saying where not compared.
         for i in grouping.absent:
-            code[i] = _ABSENT
-        mine = [code.get(i, _UNCOMPARED) for i in ids]
-        theirs = [_ORPHAN if p is None else code.get(p, _UNCOMPARED) for p in against]
-        column = [
-            _NONE
-            if m == _ABSENT
-            else (_YES if m == p else _NO)
-            if m >= 0 and p >= _ABSENT
-            else _UNKNOWN
-            for m, p in zip(mine, theirs, strict=True)
-        ]
+            k = at.get(i, -1)
+            if k >= 0:
+                column[k] = _NONE
+        for i in at.keys() - known:
+            column[at[i]] = _UNKNOWN
+            unsure.add(at[i])
         columns.append(column)
-        # Not known to share the parent's object, which someone else holds too.
-        classes = grouping.classes
-        multi = [len(cls) > 1 for cls in classes]
-        for k in [
-            k
-            for k, m, c in zip(range(len(ids)), mine, column, strict=True)
-            if c != _YES and m >= 0 and multi[m]
-        ]:
-            holder = nearest.find(ids[k], classes[mine[k]])
-            with_.setdefault(k, []).append((grouping.type, holder))
 
     types = [g.type for g in groupings]
     table: dict[tuple[int, ...], tuple[tuple[str, Share], ...]] = {}
     shares = []
-    unknown: list[str | None] = [None] * len(ids)
-    for k, row in enumerate(zip(*columns, strict=True) if columns else [()] * len(ids)):
+    for row in zip(*columns, strict=True) if columns else [()] * size:
         got = table.get(row)
         if got is None:
             got = table[row] = tuple(zip(types, [_SHARES[c] for c in row], strict=True))
         shares.append(got)
+    unknown: list[str | None] = [None] * size
+    for k in unsure:
+        row = tuple(column[k] for column in columns)
         if _UNKNOWN in row:
             unknown[k] = _why(ids[k], against[k], groupings, row)
-    shares_with: list[tuple[tuple[str, int], ...]] = [()] * len(ids)
+    shares_with: list[tuple[tuple[str, int], ...]] = [()] * size
     for k, pairs in with_.items():
         shares_with[k] = tuple(pairs)
     return shares, shares_with, unknown
@@ -326,11 +327,12 @@ class _Nearest:
         self._chains: dict[int, dict[int, int]] = {}
         self._found: dict[tuple[int, ...], dict[int, int]] = {}
 
-    def find(self, member: int, cls: tuple[int, ...]) -> int:
+    def of(self, cls: tuple[int, ...]) -> dict[int, int]:
+        """Each member of *cls* with its nearest other member."""
         found = self._found.get(cls)
         if found is None:
             found = self._found[cls] = self._nearest(cls)
-        return found[member]
+        return found
 
     def _chain(self, node: int) -> dict[int, int]:
         """Each ancestor of *node* (itself included) with its distance from it."""
@@ -356,8 +358,8 @@ class _Nearest:
         chains = [self._chain(m) for m in cls]
         # below[ancestor]: the two nearest (distance, member) under it, nearest first
         below: dict[int, list[tuple[int, int]]] = {}
-        for member, chain in zip(cls, chains, strict=True):
-            for node, step in chain.items():
+        for member, up in zip(cls, chains, strict=True):
+            for node, step in up.items():
                 two = below.get(node)
                 if two is None:
                     below[node] = [(step, member)]
@@ -365,9 +367,9 @@ class _Nearest:
                     two[1:] = [(step, member)]
                     two.sort()
         result: dict[int, int] = {}
-        for member, chain in zip(cls, chains, strict=True):
+        for member, up in zip(cls, chains, strict=True):
             best: tuple[int, int] | None = None
-            for node, step in chain.items():
+            for node, step in up.items():
                 for steps, other in below[node]:
                     if other != member:
                         if best is None or (step + steps, other) < best:

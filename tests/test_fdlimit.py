@@ -141,7 +141,7 @@ def test_a_task_without_a_pidfd_is_known_by_its_start_time(
     """No fd left for pidfds: a process that started before selection's clock tick is
     selected (its start time tells a PID reuse), one that started in that very tick is
     refused, by name.  Processes start until both cases were seen."""
-    monkeypatch.setattr(procs, "pidfd_budget", lambda: 0)
+    monkeypatch.setattr(procs, "pidfd_budget", lambda wanted=None: 0)
     seen = {"old": 0, "young": 0}
     for attempt in range(40):
         fam = family("name:young")
@@ -165,3 +165,17 @@ def test_a_task_without_a_pidfd_is_known_by_its_start_time(
         if all(seen.values()):
             break
     assert all(seen.values()), seen
+
+
+def test_the_budget_for_a_few_never_promises_more_than_is_free() -> None:
+    """Asked for a few pidfds, the budget may come from the size of the fd table (a
+    bound on the fds open); it is never more than the fds really free, and where the
+    bound cannot promise that many, the fds open are counted."""
+    fds = [os.open(os.devnull, os.O_RDONLY) for _ in range(300)]
+    try:
+        exact = procs.pidfd_budget()
+        assert 0 < procs.pidfd_budget(1) <= exact
+        assert procs.pidfd_budget(exact + 1) == exact
+    finally:
+        for fd in fds:
+            os.close(fd)

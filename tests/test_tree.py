@@ -404,7 +404,7 @@ def test_nearest_holder_against_every_distance() -> None:
             away = steps(links, member)
             others = [m for m in cls if m != member]
             want = min(others, key=lambda m: (away.get(m, n + 1), m))
-            assert nearest.find(member, cls) == want, (parent, cls, member)
+            assert nearest.of(cls)[member] == want, (parent, cls, member)
 
 
 @pytest.mark.parametrize(

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
-import functools
-import gc
 import os
 import re
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, ParamSpec, TypeVar
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import click
 
@@ -24,37 +22,12 @@ from .options import (
     freezer,
     output_options,
     selection_options,
+    uncollected,
 )
 from .params import KeyListType
 
 if TYPE_CHECKING:
     from ..fds import Scan
-
-P = ParamSpec("P")
-R = TypeVar("R")
-
-
-def uncollected(command: Callable[P, R]) -> Callable[P, R]:
-    """*command* run with the cyclic garbage collector off.
-
-    A scan makes objects for each fd and keeps most of them until the output is
-    written, none of them in a cycle: the collections their allocation sets off would
-    walk them all again and again (about a tenth of the CPU time of a bucket of
-    19,000 descriptions, measured).
-    """
-
-    @functools.wraps(command)
-    def run(*args: P.args, **kwargs: P.kwargs) -> R:
-        enabled = gc.isenabled()
-        gc.disable()
-        try:
-            return command(*args, **kwargs)
-        finally:
-            if enabled:
-                gc.enable()
-
-    return run
-
 
 EPILOG = """\b
 Examples:

@@ -19,6 +19,7 @@ from .options import (
     output_options,
     pids_option,
     type_option,
+    uncollected,
 )
 from .params import PidType, RegexType, UserType
 from .scan import compared, report_unsearched
@@ -60,6 +61,7 @@ Examples:
 @click.option("--no-fold", is_flag=True, help="Show every one of identical siblings.")
 @freeze_option()
 @output_options(view.COLUMNS, view.DEFAULTS)
+@uncollected
 def tree(
     root: int | None,
     types: Sequence[list[AnyResource]],

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import functools
+import gc
 from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar
 
 import click
 from click.parser import _normalize_opt, _OptionParser, _ParsingState
@@ -20,6 +21,31 @@ if TYPE_CHECKING:
     from ..procs import Selection
 
 F = TypeVar("F", bound=Callable[..., Any])
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def uncollected(command: Callable[P, R]) -> Callable[P, R]:
+    """*command* run with the cyclic garbage collector off.
+
+    A scan makes objects for each fd (fds) or process (tree) and keeps most of them
+    until the output is written, none of them in a cycle: the collections their
+    allocation sets off would walk them all again and again (about a tenth of the
+    CPU time of a bucket of 19,000 descriptions, measured; ~10 ms of a tree of
+    2,000 processes).
+    """
+
+    @functools.wraps(command)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return command(*args, **kwargs)
+        finally:
+            if enabled:
+                gc.enable()
+
+    return run
 
 
 class Output(Terminal):

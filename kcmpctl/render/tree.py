@@ -60,30 +60,31 @@ def document(
     from json.encoder import encode_basestring as string  # json.dumps' own, not ASCII
 
     literal = {s: json.dumps(s.json) for s in Share}
-    # By the id of a shares tuple: the nodes hold theirs while the text is written.
-    answers: dict[int, tuple[str, list[str], str]] = {}
+    # By the id of a shares tuple (the nodes hold theirs while the text is written):
+    # its text, its keys, and its "shares_with" as %-templates by the types that
+    # name a holder.
+    answers: dict[int, tuple[str, list[tuple[str, str]], dict[tuple[str, ...], str]]] = {}
 
     def fields(node: Node) -> str:
         """The node's text up to its threads, ``"threads": [`` included."""
         shares = node.shares
         known = answers.get(id(shares))
         if known is None:
-            keys = [string(t) for t, _ in shares]
-            values = ", ".join(
-                f"{k}: {literal[s]}" for k, (_, s) in zip(keys, shares, strict=True)
+            keys = [(string(t), t) for t, _ in shares]
+            values = [f"{k}: {literal[s]}" for (k, _), (_, s) in zip(keys, shares, strict=True)]
+            absent = [k for (k, _), (_, s) in zip(keys, shares, strict=True) if s is Share.NONE]
+            answered = f'"shares": {{{", ".join(values)}}}, "absent": [{", ".join(absent)}]'
+            known = answers[id(shares)] = (answered, keys, {})
+        answered, keys, templates = known
+        holders = dict(node.shares_with)
+        held = tuple(holders)
+        template = templates.get(held)
+        if template is None:
+            template = templates[held] = ", ".join(
+                k.replace("%", "%%") + (f": %({t})d" if t in holders else ": null")
+                for k, t in keys
             )
-            absent = ", ".join(
-                k for k, (_, s) in zip(keys, shares, strict=True) if s is Share.NONE
-            )
-            nobody = ", ".join(f"{k}: null" for k in keys)
-            answered = f'"shares": {{{values}}}, "absent": [{absent}]'
-            known = answers[id(shares)] = (answered, keys, nobody)
-        answered, keys, with_ = known
-        if node.shares_with:
-            holders = dict(node.shares_with)
-            with_ = ", ".join(
-                f"{k}: {holders.get(t, 'null')}" for k, (t, _) in zip(keys, shares, strict=True)
-            )
+        with_ = template % holders
         return (
             f'{{"pid": {node.pid}, "tid": {"null" if node.tid is None else node.tid},'
             f' "ppid": {node.ppid}, "comm": {string(node.comm)}, {answered},'
