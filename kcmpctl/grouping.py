@@ -482,31 +482,29 @@ def file_comparator() -> Comparator[FdRef]:
     sign = _SIGN
     from ctypes import get_errno
 
-    def failed(a: FdRef, b: FdRef) -> int | ItemFailed:
+    def again(a: FdRef, b: FdRef) -> int:
+        # The trouble may have passed: an answer now is as good as any.
         r: int = syscall(number, a[0], b[0], type_, a[1], b[1])
         if r >= 0:
-            return sign[r]  # the trouble passed: an answer now is as good as any
+            return sign[r]
         sides = Side(a[0], a[0], a[1]), Side(b[0], b[0], b[1])
-        return _failed(sides, Resource.FILE, get_errno())
+        raise _failed(sides, Resource.FILE, get_errno())
 
     def cmp(a: FdRef, b: FdRef) -> int:
         r: int = quick(nr, a[0], b[0], type_, a[1], b[1])
         if r >= 0:
             return sign[r]
-        answer = failed(a, b)
-        if isinstance(answer, ItemFailed):
-            raise answer
-        return answer
+        return again(a, b)
 
     def sorting(failures: dict[FdRef, str]) -> Callable[[FdRef, FdRef], int]:
         def sort_cmp(a: FdRef, b: FdRef) -> int:
             r: int = quick(nr, a[0], b[0], type_, a[1], b[1])
             if r >= 0:
                 return sign[r]
-            answer = failed(a, b)
-            if isinstance(answer, ItemFailed):
-                return _sort_last(answer, a, failures)
-            return answer
+            try:
+                return again(a, b)
+            except ItemFailed as failure:
+                return _sort_last(failure, a, failures)
 
         return sort_cmp
 
