@@ -163,6 +163,12 @@ def epoll_slot_address(slot: EpollSlot) -> int:
     return ctypes.addressof(slot)
 
 
+def epoll_slot_pointer(slot: EpollSlot) -> object:
+    """*slot*'s address as an argument of the calls :func:`bare_task` gives: a pointer,
+    passed whole and made once (a Python int would be cut to a C int)."""
+    return ctypes.c_void_p(ctypes.addressof(slot))
+
+
 #: The seam: ``kcmp(pid1, pid2, type, idx1, idx2)`` returns 0, 1, 2 or 3, or raises
 #: OSError carrying the errno.  Tests may replace it.
 kcmp = _kcmp
@@ -205,7 +211,12 @@ def pidfd_getfd(pidfd: int, fd: int) -> int:
     nr = _pidfd_getfd_number()
     if nr is None:
         raise OSError(errno.ENOSYS, os.strerror(errno.ENOSYS))
-    ret: int = _syscall(nr, pidfd, fd, 0, 0, 0)
+    # Through the call that converts no argument (a big epoll copies thousands of
+    # fds); a failure is asked again through the one that keeps errno.
+    ret: int = _quick(nr, pidfd, fd, 0)
+    if ret >= 0:
+        return ret
+    ret = _syscall(nr, pidfd, fd, 0, 0, 0)
     if ret < 0:
         err = ctypes.get_errno()
         raise OSError(err, os.strerror(err))

@@ -507,11 +507,13 @@ class _Search:
         self.skipped: dict[int, KcmpError] = {}
         self.changed: list[_Fd] = []
         # The hot loops call kcmp bare (find_holders is reached after _probe went
-        # through the seam); a failure is asked again through epoll_order.
-        bare, self._nr = _syscall.bare()
+        # through the seam), through the call that converts no argument (each is a C
+        # int but the slot's address, a pointer made once); a failure, whose errno that
+        # call does not keep, is asked again through epoll_order or raw_kcmp.
+        bare, self._nr = _syscall.bare_task()
         self._bare = None if _syscall.seam_replaced() else bare
         self._slot = _syscall.EpollSlot(epfd, 0, 0)
-        self._address = _syscall.epoll_slot_address(self._slot)
+        self._address = _syscall.epoll_slot_pointer(self._slot)
         self._me = os.getpid()
         #: a pidfd per task fds are copied from (None: gone); None once a copy is refused
         self._pidfds: dict[int, int | None] | None = {}
