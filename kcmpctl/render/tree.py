@@ -7,8 +7,7 @@ drawn on a terminal.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..resources import NS_TYPES
 from ..tree import NO_PARENT, Node, Share
@@ -148,8 +147,7 @@ def print_raw(out: Terminal, roots: Sequence[Node], columns: Sequence[Column]) -
 # ------------------------------------------------------------------------ people
 
 
-@dataclass(frozen=True, slots=True)
-class Line:
+class Line(NamedTuple):
     """One line of the drawn tree: a node, or a run of identical siblings folded."""
 
     node: Node
