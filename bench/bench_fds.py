@@ -5,13 +5,17 @@
 Compiles bench/spawn_fds.c with cc into a temporary directory (no binary is kept), starts
 it, and once its processes exist times the two commands in alternation, so that both see
 the same machine: whole-process wall time, stdout to /dev/null, after one untimed warm-up
-run of each.  Prints the medians, the peak memory (ru_maxrss), the ratio and the exact
-commands, then ends the spawner, which kills and reaps every process it made.
+run of each.  kcmpctl's answer is checked once against what the spawner made (``fds -J``:
+the log file every process inherits is one description across every fd table, and each
+family's eventfd one description across its head and fork children).  Prints the
+medians, the peak memory (ru_maxrss), the ratio and the exact commands, then ends the
+spawner, which kills and reaps every process it made.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import statistics
@@ -48,6 +52,37 @@ def timed(command: list[str]) -> tuple[float, int]:
     return elapsed, usage.ru_maxrss
 
 
+#: what spawn_fds.c makes: a head, its fork children and its CLONE_FILES children
+FORKS, CLONES = 6, 3
+
+
+def check(kcmpctl: list[str], spawned: int) -> None:
+    """``kcmpctl fds -J`` finds the descriptions spawn_fds made, in every fd table."""
+    out = subprocess.run([*kcmpctl[:4], "-J"], capture_output=True, text=True, check=False)
+    if out.returncode not in (0, 1):
+        sys.exit(f"bench_fds: kcmpctl fds -J exited {out.returncode}: {out.stderr.strip()}")
+    families = spawned // (1 + FORKS + CLONES)
+    logs = [
+        d
+        for d in json.loads(out.stdout)["descriptions"]
+        if d["target"].startswith("/tmp/spawn_fds.")
+    ]
+    # The spawner's own table, each head's (shared with its clones), each fork child's.
+    tables = 1 + families * (1 + FORKS)
+    if len(logs) != 1 or len(logs[0]["tables"]) != tables:
+        found = [len(d["tables"]) for d in logs]
+        sys.exit(f"bench_fds: the spawner's log: descriptions over {found} tables, not {tables}")
+    if sum(len(t) for t in logs[0]["tables"]) != 1 + spawned:
+        sys.exit("bench_fds: the spawner's log: not every process is among its holders")
+    eventfds = [
+        d
+        for d in json.loads(out.stdout)["descriptions"]
+        if d["target"] == "anon_inode:[eventfd]" and len(d["tables"]) == 1 + FORKS
+    ]
+    if len(eventfds) < families:
+        sys.exit(f"bench_fds: {len(eventfds)} family eventfds found of {families}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--procs", type=int, default=2000, help="extra processes to make")
@@ -76,6 +111,7 @@ def main() -> None:
                 sys.exit("bench_fds: the spawner failed")
             visible = sum(1 for name in os.listdir("/proc") if name.isdigit())
             print(f"{made[1]} extra processes; {visible} processes in /proc")
+            check(kcmpctl, int(made[1]))
             times: dict[str, list[float]] = {"lsfd": [], "kcmpctl": []}
             peaks: dict[str, list[int]] = {"lsfd": [], "kcmpctl": []}
             timed(lsfd)
