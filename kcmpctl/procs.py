@@ -361,15 +361,9 @@ def eventfd_id(pid: int, fd: int) -> int | None:
     each was read.  Linux 5.2 and later.
     """
     try:
-        f = os.open(f"{PROC}/{pid}/fdinfo/{fd}", os.O_RDONLY)
+        info = _read_all(f"{PROC}/{pid}/fdinfo/{fd}")
     except OSError:
         return None
-    try:
-        info = os.read(f, 4096)
-    except OSError:
-        return None
-    finally:
-        os.close(f)
     return parse_eventfd_id(decode(info))
 
 
@@ -467,8 +461,7 @@ def _field(fdinfo: str, key: str) -> str | None:
 
 def read_fdinfo(pid: int, fd: int) -> str | None:
     try:
-        with open(f"{PROC}/{pid}/fdinfo/{fd}", "rb") as f:
-            return decode(f.read())
+        return decode(_read_all(f"{PROC}/{pid}/fdinfo/{fd}"))
     except (FileNotFoundError, ProcessLookupError):
         return None
 
