@@ -28,11 +28,11 @@ R = TypeVar("R")
 def uncollected(command: Callable[P, R]) -> Callable[P, R]:
     """*command* run with the cyclic garbage collector off.
 
-    A scan makes objects for each fd (fds) or process (tree) and keeps most of them
-    until the output is written, none of them in a cycle: the collections their
-    allocation sets off would walk them all again and again (about a tenth of the
-    CPU time of a bucket of 19,000 descriptions, measured; ~10 ms of a tree of
-    2,000 processes).
+    A scan makes objects for each fd (fds), registration (epoll) or process (tree) and
+    keeps most of them until the output is written, none of them in a cycle: the
+    collections their allocation sets off would walk them all again and again (about
+    a tenth of the CPU time of a bucket of 19,000 descriptions, measured; ~10 ms of a
+    tree of 2,000 processes).
     """
 
     @functools.wraps(command)
