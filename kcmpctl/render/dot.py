@@ -9,11 +9,10 @@ label.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from .text import escape_human
+from .text import device, escape_human
 
 if TYPE_CHECKING:
     from ..fds import Description
@@ -140,8 +139,7 @@ def fds_graph(descriptions: Sequence[Description]) -> str:
         if node in seen:
             continue
         seen.add(node)
-        dev = f"{os.major(desc.dev)}:{os.minor(desc.dev)}"
-        text = label(f"{desc.type} {dev} ino {desc.ino}", desc.target)
+        text = label(f"{desc.type} {device(desc.dev)} ino {desc.ino}", desc.target)
         out.append(f"    {node} {_attrs(shape='note', label=text)};")
     out.append("  }")
 

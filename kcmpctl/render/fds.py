@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import functools
 import os
 from typing import TYPE_CHECKING, Any
 
 from . import details as detail
 from .columns import Column
-from .text import Encoded
+from .text import Encoded, device
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -107,7 +106,7 @@ def record(
     return {
         "target": desc.target,
         "type": desc.type,
-        "dev": _device(desc.dev),
+        "dev": device(desc.dev),
         "ino": desc.ino,
         "pos": desc.pos,
         "flags": None if desc.flags is None else f"0o{desc.flags:o}",
@@ -149,17 +148,12 @@ def _encoder() -> Callable[[Description], Encoded]:
         flags = "null" if desc.flags is None else f'"0o{desc.flags:o}"'
         return Encoded(
             f'{{"target": {string(desc.target)}, "type": "{desc.type}",'
-            f' "dev": "{_device(desc.dev)}", "ino": {desc.ino}, "pos": {pos},'
+            f' "dev": "{device(desc.dev)}", "ino": {desc.ino}, "pos": {pos},'
             f' "flags": {flags}, "count": {len(desc.holders)}, "holders": [{holders}],'
             f' "tables": [{tables}], "commands": [{commands}]}}'
         )
 
     return encoded
-
-
-@functools.lru_cache(maxsize=64)
-def _device(dev: int) -> str:
-    return f"{os.major(dev)}:{os.minor(dev)}"
 
 
 def _holder(

@@ -6,14 +6,13 @@ the column list is imported inside the function that needs it.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from . import details as detail
 from .columns import Cell, Column
-from .text import TIMES, escape_human
+from .text import TIMES, device, escape_human
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
@@ -112,7 +111,7 @@ def document(matrix: Matrix, details: Mapping[int, Details] | None = None) -> di
 def _namespaces(result: TypeResult) -> list[dict[str, Any]]:
     """Each namespace found, as lsns names it (inode), with its members, by inode."""
     return [
-        {"ns": ino, "dev": f"{os.major(dev)}:{os.minor(dev)}", "pids": list(cls)}
+        {"ns": ino, "dev": device(dev), "pids": list(cls)}
         for (dev, ino), cls in zip(result.identities, result.classes, strict=True)
     ]
 
