@@ -16,8 +16,9 @@ and the groups say who else holds the object.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Mapping, Sequence
-from itertools import chain
+from collections.abc import Container, Iterable, Mapping, Sequence
+from itertools import chain, compress, repeat
+from operator import eq, gt, le
 from typing import NamedTuple
 
 
@@ -110,6 +111,9 @@ NO_PARENT = "no parent to compare with"
 # and one shares tuple serves them all.
 _NO, _YES, _NONE, _UNKNOWN = range(4)
 _SHARES = (Share.NO, Share.YES, Share.NONE, Share.UNKNOWN)
+#: this many members of a class asking for their nearest holder are searched from
+#: each (:meth:`_Nearest.near`) when the class is large, not over the whole class
+_FEW_ASKING = 8
 
 
 def build(
@@ -232,15 +236,17 @@ def _annotate(
     """Each subject's answers against the task beside it in *against* (``None``: no
     parent): its shares, the nearest other holders, why some answer is unknown.
 
-    Worked type by type over all subjects at once, from what most answers are: a
-    task holds an object of its own, not its parent's.  Only the exceptions are
-    visited: the members of shared objects, the tasks with none, those not compared
-    or under a parent not compared (a few Python steps each; all answers node by
-    node took five times as long, ~35 ms at 2,000 processes).
+    Worked type by type over all subjects at once, in loops that run inside the
+    interpreter's own code (``map``, ``zip``, ``compress``): each task is labelled with
+    its class when the class has other members, and a subject shares with its parent
+    where the two labels are equal (a task alone in its class, or in none, gets a label
+    no other task has).  Only the exceptions are visited in Python: the members of
+    shared objects that do not share with their parent, the tasks with none, those not
+    compared or under a parent not compared.
     """
     size = len(subjects)
     ids = [task.id for task in subjects]
-    at = {i: k for k, i in enumerate(ids)}
+    at = dict(zip(ids, range(size), strict=True))
     under: dict[int | None, list[int]] = {}
     for k, parent in enumerate(against):
         under.setdefault(parent, []).append(k)
@@ -248,55 +254,87 @@ def _annotate(
     unsure: set[int] = set()
     with_: dict[int, list[tuple[str, int]]] = {}
     for grouping in groupings:
-        column = [_NO] * size
-        known = set(chain.from_iterable(grouping.classes))
+        classes = grouping.classes
+        known = set(chain.from_iterable(classes))
         known.update(grouping.absent)
-        # No saying under a parent not compared (or none) ...
-        for parent in under.keys() - known:
-            for k in under[parent]:
-                column[k] = _UNKNOWN
-                unsure.add(k)
-        # ... one object with the parent, or with someone else: the nearest holder ...
-        for cls in grouping.classes:
-            if len(cls) < 2:
-                continue
-            members, holders = set(cls), None
-            for member in cls:
-                k = at.get(member, -1)
-                if k < 0:
-                    continue
-                if against[k] in members:
-                    column[k] = _YES
-                    continue
-                holders = holders or nearest.of(cls)
-                with_.setdefault(k, []).append((grouping.type, holders[member]))
-        # ... nothing to share without an object, and no saying where not compared.
-        for i in grouping.absent:
-            k = at.get(i, -1)
-            if k >= 0:
-                column[k] = _NONE
+        strangers = under.keys() - known
+        column: list[int]
+        if len(classes) + len(grouping.absent) == len(known):
+            # Every object has one holder (or none): nobody shares with anybody.
+            column = [_NO if classes else _NONE] * size
+        elif len(classes) == 1 and not grouping.absent:
+            # One object held by every compared task (a namespace, mostly): shared
+            # with the parent wherever the parent was compared too; elsewhere the
+            # nearest other holder is named.
+            column = [_YES] * size
+            asking = [k for parent in strangers for k in under[parent] if ids[k] in known]
+            _name_holders(grouping.type, classes[0], asking, ids, nearest, with_)
+        else:
+            label: dict[int | None, int] = {}
+            for n, cls in enumerate(classes):
+                if len(cls) > 1:
+                    label.update(zip(cls, repeat(n)))
+            mine = list(map(label.get, ids, repeat(-1)))
+            # True (_YES) where one object is the parent's too, False (_NO) elsewhere.
+            column = list(map(eq, mine, map(label.get, against, repeat(-2))))
+            # ... with someone else than the parent: the nearest holder ...
+            by_class: dict[int, list[int]] = {}
+            for k in compress(range(size), map(gt, map(le, repeat(0), mine), column)):
+                by_class.setdefault(mine[k], []).append(k)
+            for n, asking in by_class.items():
+                _name_holders(grouping.type, classes[n], asking, ids, nearest, with_)
+        # No saying under a parent not compared (or none), but nothing to share
+        # without an object (every compared task, where there are no classes) ...
+        for parent in strangers:
+            if classes:
+                for k in under[parent]:
+                    column[k] = _UNKNOWN
+            unsure.update(under[parent])
+        if classes:
+            for place in map(at.get, grouping.absent):
+                if place is not None:
+                    column[place] = _NONE
+        # ... and no saying where not compared.
         for i in at.keys() - known:
             column[at[i]] = _UNKNOWN
             unsure.add(at[i])
         columns.append(column)
 
     types = [g.type for g in groupings]
-    table: dict[tuple[int, ...], tuple[tuple[str, Share], ...]] = {}
-    shares = []
-    for row in zip(*columns, strict=True) if columns else [()] * size:
-        got = table.get(row)
-        if got is None:
-            got = table[row] = tuple(zip(types, [_SHARES[c] for c in row], strict=True))
-        shares.append(got)
+    rows = list(zip(*columns, strict=True)) if columns else [()] * size
+    # Nodes mostly answer alike: one shares tuple per distinct row (True is 1, _YES).
+    table = {row: tuple(zip(types, [_SHARES[c] for c in row], strict=True)) for row in set(rows)}
+    shares = list(map(table.__getitem__, rows))
     unknown: list[str | None] = [None] * size
     for k in unsure:
-        row = tuple(column[k] for column in columns)
+        row = rows[k]
         if _UNKNOWN in row:
             unknown[k] = _why(ids[k], against[k], groupings, row)
     shares_with: list[tuple[tuple[str, int], ...]] = [()] * size
     for k, pairs in with_.items():
         shares_with[k] = tuple(pairs)
     return shares, shares_with, unknown
+
+
+def _name_holders(
+    type_: str,
+    cls: tuple[int, ...],
+    asking: Sequence[int],
+    ids: Sequence[int],
+    nearest: _Nearest,
+    with_: dict[int, list[tuple[str, int]]],
+) -> None:
+    """Name for each subject in *asking* (members of *cls*) its nearest other holder."""
+    if len(asking) <= _FEW_ASKING and len(cls) > _FEW_ASKING * 8:
+        # A few members of a large class ask (those under a parent not compared, in a
+        # namespace of every process): searched from each, not the whole class.
+        members = set(cls)
+        holders = [nearest.near(ids[k], cls, members) for k in asking]
+    else:
+        found = nearest.of(cls)
+        holders = [found[ids[k]] for k in asking]
+    for k, holder in zip(asking, holders, strict=True):
+        with_.setdefault(k, []).append((type_, holder))
 
 
 def _why(me: int, parent: int | None, groupings: Sequence[Grouping], row: Sequence[int]) -> str:
@@ -328,6 +366,8 @@ class _Nearest:
         self._parent = parent_of
         self._chains: dict[int, dict[int, int]] = {}
         self._found: dict[tuple[int, ...], dict[int, int]] = {}
+        self._kids: dict[int, list[int]] | None = None
+        self._near: dict[tuple[int, tuple[int, ...]], int] = {}
 
     def of(self, cls: tuple[int, ...]) -> dict[int, int]:
         """Each member of *cls* with its nearest other member."""
@@ -335,6 +375,40 @@ class _Nearest:
         if found is None:
             found = self._found[cls] = self._nearest(cls)
         return found
+
+    def near(self, member: int, cls: tuple[int, ...], holders: Container[int]) -> int:
+        """*member*'s nearest other member of *cls* (whose members are *holders*),
+        found breadth first from it, as :meth:`of` would: for a few members of a
+        large class (at most the whole tree each, where :meth:`of` visits each
+        member's ancestors)."""
+        done = self._near.get((member, cls))
+        if done is not None:
+            return done
+        kids = self._kids
+        if kids is None:
+            kids = self._kids = {}
+            for child, up in self._parent.items():
+                kids.setdefault(up, []).append(child)
+        seen, level = {member}, [member]
+        while level:
+            ahead = []
+            for node in level:
+                above = self._parent.get(node)
+                if above is not None and above not in seen:
+                    seen.add(above)
+                    ahead.append(above)
+                for child in kids.get(node, ()):
+                    if child not in seen:
+                        seen.add(child)
+                        ahead.append(child)
+            found = [node for node in ahead if node in holders]
+            if found:
+                break
+            level = ahead
+        else:
+            found = [m for m in cls if m != member]
+        done = self._near[member, cls] = min(found)
+        return done
 
     def _chain(self, node: int) -> dict[int, int]:
         """Each ancestor of *node* (itself included) with its distance from it."""

@@ -327,6 +327,89 @@ def test_unknown_parent_and_absent() -> None:
     assert nodes[3].shares_with == ()
 
 
+def test_annotations_against_a_node_by_node_reading() -> None:
+    """build() answers type by type over all processes at once, with shortcuts for
+    the common shapes (every object held once, one object held by all, no objects);
+    each answer is checked against the rules read node by node, on random forests
+    with hidden parents, tasks not compared and every shape of grouping."""
+    import random
+    from collections import deque
+
+    def nearest_other(links: dict[int, set[int]], me: int, cls: tuple[int, ...]) -> int:
+        away, queue = {me: 0}, deque([me])
+        while queue:
+            node = queue.popleft()
+            for nxt in links.get(node, ()):
+                if nxt not in away:
+                    away[nxt] = away[node] + 1
+                    queue.append(nxt)
+        return min((m for m in cls if m != me), key=lambda m: (away.get(m, 1 << 30), m))
+
+    rng = random.Random(7)
+    shapes = ["alone", "all", "none", "mixed", "mostly-one"]
+    for _ in range(400):
+        # some past the size from which a few members ask breadth first
+        n = rng.randint(1, 60) if rng.random() < 0.9 else rng.randint(100, 160)
+        ppid = {
+            i: (rng.randint(1, i - 1) if i > 1 and rng.random() < 0.9 else 0)
+            for i in range(1, n + 1)
+        }
+        tasks = [Task(i, i, ppid[i], None, f"c{i}") for i in range(1, n + 1)]
+        shown = [i for i in range(1, n + 1) if rng.random() < 0.85]
+        groupings = []
+        for t in ("vm", "files", "io", "net"):
+            ids = list(range(1, n + 1))
+            skipped = {i: "permission denied" for i in ids if rng.random() < 0.08}
+            rest = [i for i in ids if i not in skipped]
+            shape = rng.choice(shapes)
+            absent = [] if shape in ("all", "alone") else [i for i in rest if rng.random() < 0.3]
+            if shape == "none":
+                absent = rest
+            held = [i for i in rest if i not in absent]
+            if shape == "alone":
+                classes = [(i,) for i in held]
+            elif shape == "all":
+                classes = [tuple(held)] if held else []
+            elif shape == "mostly-one":
+                few = [i for i in held if rng.random() < 0.1]
+                classes = [c for c in [tuple(i for i in held if i not in few)] if c]
+                classes += [(i,) for i in few]
+            else:
+                labels = {i: rng.randint(0, max(1, n // 3)) for i in held}
+                classes = [
+                    tuple(i for i in held if labels[i] == v) for v in sorted(set(labels.values()))
+                ]
+            rng.shuffle(classes)
+            groupings.append(grouping(t, classes, absent, skipped))
+        roots = build(tasks, groupings, shown)
+        nodes = {node.pid: node for root in roots for node in root.walk()}
+        assert sorted(nodes) == sorted(shown)
+        links: dict[int, set[int]] = {}
+        for child, up in ppid.items():
+            if up:
+                links.setdefault(child, set()).add(up)
+                links.setdefault(up, set()).add(child)
+        for pid, node in nodes.items():
+            parent = ppid[pid] or None
+            answers, holders = dict(node.shares), dict(node.shares_with)
+            for g in groupings:
+                cls = next((c for c in g.classes if pid in c), None)
+                known = {i for c in g.classes for i in c} | set(g.absent)
+                if pid not in known:
+                    want = Share.UNKNOWN
+                elif pid in g.absent:
+                    want = Share.NONE
+                elif parent is None or parent not in known:
+                    want = Share.UNKNOWN
+                else:
+                    want = Share.YES if cls is not None and parent in cls else Share.NO
+                assert answers[g.type] is want, (pid, g, want)
+                if cls is not None and len(cls) > 1 and want is not Share.YES:
+                    assert holders[g.type] == nearest_other(links, pid, cls), (pid, g)
+                else:
+                    assert g.type not in holders, (pid, g)
+
+
 @pytest.mark.parametrize("fold", [True, False])
 def test_folding_keeps_different_siblings_apart(fold: bool) -> None:
     from kcmpctl.render.tree import lines
@@ -405,6 +488,7 @@ def test_nearest_holder_against_every_distance() -> None:
             others = [m for m in cls if m != member]
             want = min(others, key=lambda m: (away.get(m, n + 1), m))
             assert nearest.of(cls)[member] == want, (parent, cls, member)
+            assert nearest.near(member, cls, set(cls)) == want, (parent, cls, member)
 
 
 @pytest.mark.parametrize(
