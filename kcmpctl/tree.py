@@ -250,14 +250,15 @@ def _annotate(
     under: dict[int | None, list[int]] = {}
     for k, parent in enumerate(against):
         under.setdefault(parent, []).append(k)
-    columns: list[list[int]] = []
     unsure: set[int] = set()
-    with_: dict[int, list[tuple[str, int]]] = {}
-    for grouping in groupings:
+
+    def answer(grouping: Grouping) -> tuple[list[int], list[tuple[int, int]]]:
+        """One type's answers (the column) and the holders named (subject, holder)."""
         classes = grouping.classes
         known = set(chain.from_iterable(classes))
         known.update(grouping.absent)
         strangers = under.keys() - known
+        asked: list[tuple[int, int]] = []
         column: list[int]
         if len(classes) + len(grouping.absent) == len(known):
             # Every object has one holder (or none): nobody shares with anybody.
@@ -268,7 +269,7 @@ def _annotate(
             # nearest other holder is named.
             column = [_YES] * size
             asking = [k for parent in strangers for k in under[parent] if ids[k] in known]
-            _name_holders(grouping.type, classes[0], asking, ids, nearest, with_)
+            asked = _holders(classes[0], asking, ids, nearest)
         else:
             label: dict[int | None, int] = {}
             for n, cls in enumerate(classes):
@@ -278,11 +279,8 @@ def _annotate(
             # True (_YES) where one object is the parent's too, False (_NO) elsewhere.
             column = list(map(eq, mine, map(label.get, against, repeat(-2))))
             # ... with someone else than the parent: the nearest holder ...
-            by_class: dict[int, list[int]] = {}
             for k in compress(range(size), map(gt, map(le, repeat(0), mine), column)):
-                by_class.setdefault(mine[k], []).append(k)
-            for n, asking in by_class.items():
-                _name_holders(grouping.type, classes[n], asking, ids, nearest, with_)
+                asked.append((k, nearest.of(classes[mine[k]])[ids[k]]))
         # No saying under a parent not compared (or none), but nothing to share
         # without an object (every compared task, where there are no classes) ...
         for parent in strangers:
@@ -298,6 +296,21 @@ def _annotate(
         for i in at.keys() - known:
             column[at[i]] = _UNKNOWN
             unsure.add(at[i])
+        return column, asked
+
+    columns: list[list[int]] = []
+    with_: dict[int, list[tuple[str, int]]] = {}
+    # A type whose objects are another's (files and fs of CLONE_FILES|CLONE_FS
+    # families, the namespaces of one container) has its answers: worked out once.
+    done: dict[tuple[object, ...], tuple[list[int], list[tuple[int, int]]]] = {}
+    for grouping in groupings:
+        same = (grouping.classes, grouping.absent, tuple(grouping.skipped.items()))
+        got = done.get(same)
+        if got is None:
+            got = done[same] = answer(grouping)
+        column, asked = got
+        for k, holder in asked:
+            with_.setdefault(k, []).append((grouping.type, holder))
         columns.append(column)
 
     types = [g.type for g in groupings]
@@ -316,25 +329,17 @@ def _annotate(
     return shares, shares_with, unknown
 
 
-def _name_holders(
-    type_: str,
-    cls: tuple[int, ...],
-    asking: Sequence[int],
-    ids: Sequence[int],
-    nearest: _Nearest,
-    with_: dict[int, list[tuple[str, int]]],
-) -> None:
-    """Name for each subject in *asking* (members of *cls*) its nearest other holder."""
+def _holders(
+    cls: tuple[int, ...], asking: Sequence[int], ids: Sequence[int], nearest: _Nearest
+) -> list[tuple[int, int]]:
+    """Each subject in *asking* (members of *cls*) with its nearest other holder."""
     if len(asking) <= _FEW_ASKING and len(cls) > _FEW_ASKING * 8:
         # A few members of a large class ask (those under a parent not compared, in a
-        # namespace of every process): searched from each, not the whole class.
+        # namespace of every process): searched from each, not over the whole class.
         members = set(cls)
-        holders = [nearest.near(ids[k], cls, members) for k in asking]
-    else:
-        found = nearest.of(cls)
-        holders = [found[ids[k]] for k in asking]
-    for k, holder in zip(asking, holders, strict=True):
-        with_.setdefault(k, []).append((type_, holder))
+        return [(k, nearest.near(ids[k], cls, members)) for k in asking]
+    found = nearest.of(cls)
+    return [(k, found[ids[k]]) for k in asking]
 
 
 def _why(me: int, parent: int | None, groupings: Sequence[Grouping], row: Sequence[int]) -> str:
