@@ -21,10 +21,24 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kcmpctl import Resource, _syscall, procs
-from kcmpctl.epoll import Registration, decode_events, parse_fdinfo
+from kcmpctl.epoll import (
+    Holder,
+    Listing,
+    Registration,
+    Skipped,
+    Status,
+    Target,
+    decode_events,
+    parse_fdinfo,
+)
+from kcmpctl.errors import KcmpError
+from kcmpctl.render import epoll as view
 from kcmpctl.render.epoll import COLUMNS
+from kcmpctl.render.text import json_text
 
 from .conftest import Family, free_pid, wait_for_state
 
@@ -117,6 +131,57 @@ def test_events_decode_to_names_and_unknown_bits_to_hex() -> None:
     ]
     assert decode_events((1 << 27) | 0x1000 | 0x100) == ["EPOLLWRNORM", "0x1000", "0x8000000"]
     assert decode_events(0) == []
+
+
+_names = st.text(st.characters(codec="utf-8") | st.sampled_from('\\"\n\x1b\udcff\u202e'))
+
+
+@settings(max_examples=200)
+@given(
+    targets=st.lists(
+        st.tuples(
+            st.integers(0, 2**31),
+            st.integers(0, 2**32 - 1),
+            st.integers(0, 2**32 - 1),
+            st.integers(0, 2**64 - 1),
+            st.sampled_from(list(Status)),
+            st.lists(st.tuples(st.integers(1, 2**22), st.integers(0, 2**31)), max_size=3),
+            st.none() | _names,
+        ),
+        max_size=5,
+    ),
+    reasons=st.lists(st.tuples(st.integers(1, 2**22), _names, st.none() | st.integers(0, 9))),
+    ascii_only=st.booleans(),
+)
+def test_json_document_written_as_text_is_what_json_dumps_writes(
+    targets: list[tuple[int, int, int, int, Status, list[tuple[int, int]], str | None]],
+    reasons: list[tuple[int, str, int | None]],
+    ascii_only: bool,
+) -> None:
+    listing = Listing(
+        7,
+        3,
+        tuple(
+            Target(
+                Registration(tfd, i, events, data, data >> 3, data >> 40),
+                status,
+                tuple(Holder(*h) for h in holders),
+                name,
+            )
+            for i, (tfd, events, _, data, status, holders, name) in enumerate(targets)
+        ),
+        tuple(Skipped(pid, KcmpError(0, "", why), fd) for pid, why, fd in reasons),
+    )
+    records = {
+        "pid": 7,
+        "epfd": 3,
+        "targets": [view.record(t) for t in listing.targets],
+        "skipped": [{"pid": pid, "reason": why, "fd": fd} for pid, why, fd in reasons],
+    }
+    text = view.document(listing)
+    assert text == json.dumps(records, ensure_ascii=False)
+    assert json_text(text, ascii_only=ascii_only) == json_text(records, ascii_only=ascii_only)
+    assert json_text(text, indent=True) == json_text(records, indent=True)
 
 
 def test_sdev_is_the_kernels_dev_t() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .columns import Cell, Column
+from .text import Encoded
 
 if TYPE_CHECKING:
     from ..epoll import Listing, Target
@@ -55,14 +56,41 @@ def record(target: Target) -> dict[str, Any]:
     }
 
 
-def document(listing: Listing) -> dict[str, Any]:
-    """The whole ``-J`` object."""
-    return {
-        "pid": listing.pid,
-        "epfd": listing.epfd,
-        "targets": [record(t) for t in listing.targets],
-        "skipped": [{"pid": s.pid, "reason": s.error.reason, "fd": s.fd} for s in listing.skipped],
-    }
+def document(listing: Listing) -> Encoded:
+    """The whole ``-J`` object, written as text in one pass: byte for byte what
+    ``json.dumps`` writes for :func:`record` of each target (a big epoll lists 9,000
+    targets: dicts then their encoding cost ~3 times as much)."""
+    import json
+    from json.encoder import encode_basestring as string  # json.dumps' own, not ASCII
+
+    events: dict[int, str] = {}
+    devices: dict[int, str] = {}
+    statuses: dict[Any, str] = {}
+    pieces = [f'{{"pid": {listing.pid}, "epfd": {listing.epfd}, "targets": [']
+    for target in listing.targets:
+        reg = target.registration
+        mask = events.get(reg.events)
+        if mask is None:
+            mask = events[reg.events] = json.dumps(reg.event_names)
+        dev = devices.get(reg.sdev)
+        if dev is None:
+            dev = devices[reg.sdev] = f'"{reg.device}"'
+        status = statuses.get(target.status)
+        if status is None:
+            status = statuses[target.status] = string(target.status.value)
+        holders = ", ".join([f'{{"pid": {h.pid}, "fd": {h.fd}}}' for h in target.holders])
+        name = "null" if target.name is None else string(target.name)
+        pieces.append(
+            f'{{"tfd": {reg.tfd}, "toff": {reg.toff}, "events": {mask}, "data": {reg.data},'
+            f' "ino": {reg.ino}, "status": {status}, "holders": [{holders}], "sdev": {dev},'
+            f' "target": {name}}}'
+        )
+        pieces.append(", ")
+    if listing.targets:
+        pieces.pop()
+    skipped = [{"pid": s.pid, "reason": s.error.reason, "fd": s.fd} for s in listing.skipped]
+    pieces.append(f'], "skipped": {json.dumps(skipped, ensure_ascii=False)}}}')
+    return Encoded("".join(pieces))
 
 
 def table_row(rec: dict[str, Any]) -> dict[str, Any]:
