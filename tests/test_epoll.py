@@ -796,6 +796,21 @@ def test_one_file_registered_twice_in_a_big_epoll(family: Start, kcmpctl: Run) -
             assert record["holders"] == [{"pid": pid, "fd": record["data"]}], record
 
 
+def test_a_pipe_in_a_big_epoll_has_every_holder(family: Start, kcmpctl: Run) -> None:
+    # A file registered once in a big epoll is proven through a copy of the fd at its
+    # number; its other fds (a dup, a fork child's) are the same file, its write end
+    # is not.  600 others make the epoll big.
+    fam = family("epoll:ep", "pipe:p", "dup2:4:40", "eadd:3:4", "fork:kid", "emany:3:600")
+    pid, kid = fam.pid, fam["kid"]
+    assert (fam["ep"], fam["p_r"], fam["p_w"]) == (3, 4, 5)
+    status, doc = listing(kcmpctl, pid)
+    assert status == 1  # emany's moved files
+    (pipe,) = [t for t in doc["targets"] if (t["tfd"], t["toff"]) == (4, 0)]
+    holders = [(h["pid"], h["fd"]) for h in pipe["holders"]]
+    assert holders == [(pid, 4), (pid, 40), (kid, 4), (kid, 40)]
+    assert pipe["status"] == "ok"
+
+
 def test_eventfds_are_sorted_when_pidfd_getfd_is_refused(
     family: Start, kcmpctl: Run, monkeypatch: pytest.MonkeyPatch
 ) -> None:
