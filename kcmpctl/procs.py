@@ -474,8 +474,21 @@ def ns_identity(tid: int, name: str) -> tuple[int, int]:
     answers it even to root), ENOENT for a zombie's links other than pid and user (its
     nsproxy is gone) and for a task that is gone.
     """
-    st = os.stat(f"{PROC}/{tid}/ns/{name}")
-    return st.st_dev, st.st_ino
+    # The link's text, "net:[4026531840]", names the inode (stat reads the same
+    # number after building the nsfs dentry: ~10 us a link against ~6 us), and every
+    # namespace lives on the one nsfs superblock, whose device is read once.
+    link = os.readlink(f"{PROC}/{tid}/ns/{name}")
+    return _nsfs_device(), int(link[link.index("[") + 1 : -1])
+
+
+_nsfs: list[int] = []
+
+
+def _nsfs_device() -> int:
+    """``st_dev`` of the nsfs filesystem every namespace's inode is on."""
+    if not _nsfs:
+        _nsfs.append(os.stat(f"{PROC}/self/ns/user").st_dev)
+    return _nsfs[0]
 
 
 class Details(NamedTuple):

@@ -1,5 +1,6 @@
 """Namespace types beside kcmp's: real namespaces made by the family helper, checked
-against what /proc's links say (readlink's ``net:[INODE]``, not the stat() kcmpctl uses)."""
+against what /proc's links say (readlink's ``net:[INODE]``) and against stat(), the
+identity lsns and setns(2) use."""
 
 from __future__ import annotations
 
@@ -145,6 +146,34 @@ def test_zombie_keeps_only_pid_and_user(family: Spawn, kcmpctl: Run) -> None:
     mnt, vm = (row["skipped"] for row in json.loads(out)["resources"])
     assert [(s["pid"], s["reason"]) for s in mnt] == [(fam["z"], ZOMBIE_NS)]
     assert [(s["pid"], s["reason"]) for s in vm] == [(fam["z"], "zombie: exited, not yet reaped")]
+
+
+def test_identity_is_what_stat_reads_for_every_link_on_the_machine(family: Spawn) -> None:
+    """kcmpctl reads a namespace's inode from the link's text and nsfs's device once:
+    the (st_dev, st_ino) stat() reads, for every process here and every type, and the
+    same error where stat fails (a zombie's links, a denied process)."""
+    fam = family("zombie:z")
+    wait_for_state(fam["z"], "Z")
+    compared = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        for name in [*NS_NAMES, "pid_for_children", "time_for_children"]:
+            path = f"/proc/{entry}/ns/{name}"
+            try:
+                st = os.stat(path)
+                want: object = (st.st_dev, st.st_ino)
+            except OSError as err:
+                want = err.errno
+            try:
+                got: object = procs.ns_identity(int(entry), name)
+            except OSError as err:
+                got = err.errno
+            if got != want and not os.path.exists(f"/proc/{entry}"):
+                continue  # exited between the two reads
+            assert got == want, path
+            compared += isinstance(want, tuple)
+    assert compared > 8 * 3
 
 
 def test_reader_skips_a_zombie_never_guesses(family: Spawn) -> None:
