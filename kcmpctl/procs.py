@@ -532,8 +532,9 @@ def details(tasks: Sequence[Task]) -> dict[int, Details]:
     return found
 
 
-def _status_field(tid: int, key: bytes, index: int = 0) -> int:
-    """Field *index* of the line *key* (``b"Uid:"``) of ``/proc/TID/status``.
+def _status_field(tid: int, key: bytes, index: int = 0, base: int = 10) -> int:
+    """Field *index* of the line *key* (``b"Uid:"``) of ``/proc/TID/status``, a
+    number in *base*.
 
     os.open/os.read and one search, not a line-by-line file object: selection reads
     status for every root-owned process, and this halves that cost (measured: ~26 µs
@@ -548,7 +549,21 @@ def _status_field(tid: int, key: bytes, index: int = 0) -> int:
     if start < 0:
         raise ProcessLookupError(f"{PROC}/{tid}/status has no {key.decode()} line")
     end = raw.find(b"\n", start + 1)
-    return int(raw[start + 1 + len(key) : end if end >= 0 else None].split()[index])
+    return int(raw[start + 1 + len(key) : end if end >= 0 else None].split()[index], base)
+
+
+#: capability(7) number of CAP_SYS_PTRACE
+CAP_SYS_PTRACE = 19
+
+
+def ptrace_capable() -> bool:
+    """Whether this process holds CAP_SYS_PTRACE: then ptrace's read access, which
+    kcmp asks for, does not depend on who owns the other process (an LSM, or a
+    process in a user namespace above this one's, may still refuse it)."""
+    try:
+        return bool(_status_field(os.getpid(), b"CapEff:", 0, 16) >> CAP_SYS_PTRACE & 1)
+    except (OSError, ValueError):
+        return False
 
 
 def thread_group(tid: int) -> int | None:
@@ -822,11 +837,13 @@ class Task:
 
 
 class Watch:
-    """Which of some tasks exited since selection, asked again and again: one epoll set.
+    """Which of some tasks exited since selection, asked again and again: one poll set.
 
-    A scan asks after every sort of every type: the epoll set is built once (~1 ms for
-    2,000 pidfds here) and then answers in the time of the tasks that are ready.
-    A fork()ed worker shares it.
+    A scan asks after every sort of every type, about a dozen times.  poll(2) with a
+    zero timeout asks each pidfd once a question (~0.1 ms for 2,000 here) and
+    registers none with the kernel; an epoll set costs one epoll_ctl a pidfd to build
+    (~7 ms for 2,000 here) and as much again to tear down, which a scan never earns
+    back.  A fork()ed worker asks its own copy.
 
     A task's own pidfd follows its process (or, with ``--threads``, a non-leader
     thread).  For each of *threads*, the thread that kcmp is called with (``tid``)
@@ -840,7 +857,7 @@ class Watch:
     """
 
     def __init__(self, tasks: Sequence[Task], threads: Sequence[Task] = ()) -> None:
-        self._epoll = select.epoll()
+        self._poll = select.poll()
         self._by_fd: dict[int, int] = {}
         self._own: list[int] = []
         self._unwatched = [t for t in tasks if t.pidfd is None]
@@ -861,19 +878,20 @@ class Watch:
             self._add(fd, task.id)
 
     def _add(self, fd: int, id_: int) -> None:
-        self._epoll.register(fd, select.EPOLLIN)
+        self._poll.register(fd, select.POLLIN)
         self._by_fd[fd] = id_
 
     def gone(self) -> set[int]:
         """IDs of the tasks that exited (or whose PID now names another) since selection."""
         result = {t.id for t in self._unwatched if t.gone()}
         if self._by_fd:
-            for fd, _ in self._epoll.poll(0, len(self._by_fd)):
+            # Any event is an exit: POLLIN once the task exited, POLLHUP too once
+            # it is reaped (poll(2) reports POLLHUP whatever was asked).
+            for fd, _ in self._poll.poll(0):
                 result.add(self._by_fd[fd])
         return result
 
     def close(self) -> None:
-        self._epoll.close()
         for fd in self._own:
             os.close(fd)
         self._own.clear()
@@ -935,9 +953,9 @@ def _open_pidfd(pid: int, tid: int) -> int | None:
         return None
 
 
-#: fds left free for what a scan opens besides the pidfds of its tasks: a Watch's
-#: epoll, the workers' pipes, an fd directory or fdinfo file at a time, the pidfds
-#: of threads that processes are compared through, lazy imports, /etc/passwd.
+#: fds left free for what a scan opens besides the pidfds of its tasks: the
+#: workers' pipes, an fd directory or fdinfo file at a time, the pidfds of threads
+#: that processes are compared through, lazy imports, /etc/passwd.
 FD_RESERVE = 32
 
 
@@ -1161,8 +1179,9 @@ SPLIT_MIN = 256
 _Found = tuple[Stat, int | None] | None
 
 
-def _stat_and_uid(pid: int, pidfd: int | None) -> _Found:
-    """The stat of process *pid* and its effective uid.
+def _stat_and_uid(pid: int, pidfd: int | None, proc: int) -> _Found:
+    """The stat of process *pid* and its effective uid; *proc* is an fd of /proc
+    (opened relative to it, the path walk is ~2 µs shorter a process).
 
     With a pidfd the kernel tells the uid (:func:`pidfd_euid`, Linux 6.13+).  Else
     the owner of the open stat file stands for it: /proc/PID belongs to the
@@ -1171,7 +1190,7 @@ def _stat_and_uid(pid: int, pidfd: int | None) -> _Found:
     status read.
     """
     try:
-        fd = os.open(stat_path(pid), os.O_RDONLY | os.O_CLOEXEC)
+        fd = os.open(f"{pid}/stat", os.O_RDONLY | os.O_CLOEXEC, dir_fd=proc)
     except (FileNotFoundError, ProcessLookupError):
         return None
     try:
@@ -1203,13 +1222,18 @@ def _read_stats(pids: Sequence[int], pidfds: Sequence[int | None]) -> list[_Foun
 
     def read(index: int, _slot: int = 0) -> list[_Found]:
         lo, hi = bounds[index]
-        return [_stat_and_uid(pids[i], pidfds[i]) for i in range(lo, hi)]
+        proc = os.open(PROC, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            return [_stat_and_uid(pids[i], pidfds[i], proc) for i in range(lo, hi)]
+        finally:
+            os.close(proc)
 
     bounds = [(0, len(pids))]
     if len(pids) < SPLIT_MIN or len(os.sched_getaffinity(0)) < 2:
         return read(0)
     from . import _workers
 
+    _pidfd_info()  # its import made once, before the fork, not in each process
     half = len(pids) // 2
     bounds = [(0, half), (half, len(pids))]
     try:
@@ -1225,7 +1249,8 @@ def _encode_found(found: list[_Found]) -> list[tuple[tuple[int | str, ...], int 
 
 
 def _decode_found(data: list[tuple[tuple[int | str, ...], int | None] | None]) -> list[_Found]:
-    return [None if f is None else (Stat(*f[0]), f[1]) for f in data]  # type: ignore[arg-type]
+    make = Stat._make
+    return [None if f is None else (make(f[0]), f[1]) for f in data]
 
 
 def absent(pid: int) -> str:
