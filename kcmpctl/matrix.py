@@ -15,9 +15,11 @@ attributed to a process that is not the one selected.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import math
 import os
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from . import procs
@@ -26,6 +28,7 @@ from .kcmp import Resource
 from .namespaces import Identity, sort_key
 from .namespaces import reader as namespace_reader
 from .resources import AnyResource, Namespace
+from .verify import settle
 
 Comparator = Callable[[int, int], int]
 ComparatorFactory = Callable[[Resource], Comparator]
@@ -136,8 +139,6 @@ def group_type(
     meanwhile are skipped as "changed during the scan"; *recheck* false skips that
     (for stopped processes).
     """
-    from .verify import settle
-
     ref = reference if resource.nullable else None
     try:
         grouping = settle(
@@ -188,23 +189,39 @@ def group_namespace(
     return TypeResult(namespace, classes, (), skips, identities)
 
 
-def accessible(ids: Sequence[int], cmp: Comparator) -> tuple[list[int], list[Skip]]:
-    """Split *ids* into those kcmp may compare and those it refuses, with the reason.
+def refused(ids: Sequence[int], cmp: Comparator) -> list[Skip]:
+    """Those of *ids* that kcmp refuses, with the reason.
 
     The kernel checks existence (ESRCH) and ptrace access (EPERM) before the type, so
-    one call of each task against itself answers for every type: a denied task is
-    found with one call instead of failing (and costing a re-sort) in every sort.
+    one call of each task against itself answers for every type: a refused task is
+    found with one call instead of failing in every sort.
     """
-    ok: list[int] = []
-    refused: list[Skip] = []
+    found: list[Skip] = []
     for i in ids:
         try:
             cmp(i, i)
         except ItemFailed as failure:
-            refused.append(Skip(i, failure.reason))
-        else:
-            ok.append(i)
-    return ok, refused
+            found.append(Skip(i, failure.reason))
+    return found
+
+
+def _refusable(ids: Sequence[int], tasks: Mapping[int, procs.Task]) -> Sequence[int]:
+    """Of *ids*, those worth asking about (:func:`refused`) before the sorts.
+
+    A refused task fails in each sort, which finds it by itself at a few calls a
+    comparison: asking first pays for the tasks likely refused.  Without
+    CAP_SYS_PTRACE those are the tasks of other users (ptrace's read access wants the
+    caller's real uid in every uid of theirs).  The others are seldom refused (pid 1
+    is, here, even to root): asking each of 2,000 would cost 2,000 calls before the
+    scan starts, where each sort finds one in ~10.  Below :data:`PARALLEL_MIN` tasks
+    all are asked: a sort of one task (sighand has no reference) compares nothing.
+    """
+    if len(ids) < PARALLEL_MIN:
+        return ids
+    if procs.ptrace_capable():
+        return ()
+    me = os.getuid()
+    return [i for i in ids if tasks[i].uid != me]
 
 
 def estimate(tasks: int, types: int) -> int:
@@ -467,11 +484,11 @@ def build(
         pre.update(reasons(watch.gone()))
         ids = [t.tid for t in live if t.tid not in pre]
         if kcmp_types:
-            ids, refused = accessible(ids, comparator(Resource.SIGHAND))
-            pre.update((s.id, s.reason) for s in refused)
-        by_type: dict[AnyResource, TypeResult] = {
-            r.resource: r
-            for r in scan(
+            asked = _refusable(ids, by_kcmp_id)
+            pre.update(refused(asked, comparator(Resource.SIGHAND)))
+            ids = [i for i in ids if i not in pre]
+        with _uncollected():
+            found = scan(
                 ids,
                 kcmp_types,
                 reference=reference,
@@ -481,7 +498,7 @@ def build(
                 meter=meter,
                 recheck=recheck,
             )
-        }
+        by_type: dict[AnyResource, TypeResult] = {r.resource: r for r in found}
         # A zombie keeps its pid and user namespaces (lsns counts it there): its links
         # are read too, the others fail with their reason; pinned by its pidfd or start
         # time, it must not have been reaped (its PID free for another) by the end.
@@ -500,7 +517,11 @@ def build(
         # read through an exited leader fails by itself: its links are gone.)
         dead: set[int] = set()
         if kcmp_types:
-            leaders = (i for i in ids if by_kcmp_id[i].pid == i)
+            # Those skipped in every type (refused, found by the sorts) hold nothing
+            # to take back.
+            skipped = [{s.id for s in by_type[r].skipped} for r in kcmp_types]
+            everywhere = set.intersection(*skipped)
+            leaders = (i for i in ids if by_kcmp_id[i].pid == i and i not in everywhere)
             dead = _without_fd_table(leaders, comparator(Resource.FILES), reference)
         gone = reasons(watch.gone().intersection(ids) | dead)
         gone.update((t.tid, EXITED) for t in zombies if not _still_there(t))
@@ -546,6 +567,21 @@ def build(
     )
     missing = tuple(Skip(pid, why) for pid, why in selection.missing)
     return Matrix(rows, final, missing)
+
+
+@contextlib.contextmanager
+def _uncollected() -> Iterator[None]:
+    """The cyclic garbage collector off for a scan: it makes ~10^5 short-lived
+    tuples (an argument tuple a kcmp call) and no cycles, and a collection every 700
+    of them finds nothing.  Forked workers inherit it off: no collection of theirs
+    writes to (and copies) the pages they share with this process."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _still_there(task: procs.Task) -> bool:

@@ -18,6 +18,7 @@ from kcmpctl.grouping import ItemFailed, task_comparator
 from kcmpctl.kcmp import TASK_TYPES, Order, Resource, null_reference, raw_kcmp
 from kcmpctl.matrix import (
     EXITED,
+    PARALLEL_MIN,
     THREAD_EXITED,
     ZOMBIE,
     Matrix,
@@ -379,6 +380,26 @@ def test_pid_1_is_skipped_as_denied(reference: int) -> None:
     for result in m.results:
         assert result.skipped == (Skip(1, "permission denied"),)
         assert os.getpid() in result.order + result.absent
+
+
+@pytest.mark.parametrize(("others", "workers"), [(1, 1), (PARALLEL_MIN, 1), (PARALLEL_MIN, 2)])
+def test_pid_1_among_many_is_skipped_as_denied_by_every_sort(
+    sleeper: Callable[[], subprocess.Popen[bytes]], reference: int, others: int, workers: int
+) -> None:
+    """From PARALLEL_MIN tasks on, root does not ask each task first whether kcmp
+    refuses it: each type's sort finds pid 1 by itself."""
+    try:
+        raw_kcmp(1, 1, Resource.SIGHAND)
+    except PermissionError:
+        pass
+    else:
+        pytest.skip("pid 1 is accessible here")
+    started = [sleeper().pid for _ in range(others)]
+    m = matrix_of(reference, workers=workers, pids=[1, *started])
+    for result in m.results:
+        assert result.skipped == (Skip(1, "permission denied"),)
+        assert sorted(result.order + result.absent) == sorted(started)
+    assert m.uncompared([1, *started]) == {1: "permission denied"}
 
 
 @pytest.mark.parametrize("workers", [1, 2])
