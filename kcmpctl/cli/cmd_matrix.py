@@ -118,7 +118,7 @@ def matrix(
 
         out.write(matrix_graph(result, ppid))
     elif out.mode == "json":
-        out.json(view.document(result, details))
+        out.json(view.document(result, details, stream=True))
     elif out.mode != "quiet" and result.rows:  # none: an empty grid would say nothing
         automatic = out.mode == "human" and not groups and not out.columns_spec
         width, room = view.grid_width(result), terminal_width()

@@ -7,12 +7,12 @@ the column list is imported inside the function that needs it.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from . import details as detail
 from .columns import Cell, Column
-from .text import TIMES, device, escape_human
+from .text import TIMES, Encoded, device, escape_human
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
@@ -66,11 +66,15 @@ NAMED_SKIPS = 10
 # -------------------------------------------------------------------------- JSON
 
 
-def document(matrix: Matrix, details: Mapping[int, Details] | None = None) -> dict[str, Any]:
+def document(
+    matrix: Matrix, details: Mapping[int, Details] | None = None, *, stream: bool = False
+) -> dict[str, Any]:
     """The ``-J`` document: keys may be added, never renamed.
 
     With *details* (when ``-o`` asks for ARGS, PPID or STARTED), each process gains
-    ``args``, ``ppid`` and ``started``.
+    ``args``, ``ppid`` and ``started``.  With *stream* (for
+    :meth:`~kcmpctl.render.terminal.Terminal.json`), ``processes`` is an iterator,
+    of each record's JSON text already when it has only the default keys.
     """
     rows = matrix.by_id()
 
@@ -79,19 +83,13 @@ def document(matrix: Matrix, details: Mapping[int, Details] | None = None) -> di
         pid, tid = (row.pid, row.tid) if row else (id_, None)
         return {"pid": pid, "tid": tid, "reason": reason}
 
+    processes: Iterable[dict[str, Any] | Encoded]
+    if stream and details is None:
+        processes = map(_encoder(), matrix.rows)
+    else:
+        processes = (process_record(row, details) for row in matrix.rows)
     return {
-        "processes": [
-            {
-                "pid": row.pid,
-                "tid": row.tid,
-                "comm": row.comm,
-                "user": row.user,
-                "uid": row.uid,
-                "kthread": row.kthread,
-                **({} if details is None else detail.values(details.get(row.pid))),
-            }
-            for row in matrix.rows
-        ],
+        "processes": processes if stream else list(processes),
         "resources": [
             {
                 "type": result.resource.cli_name,
@@ -106,6 +104,38 @@ def document(matrix: Matrix, details: Mapping[int, Details] | None = None) -> di
         ],
         "missing": [{"pid": s.id, "reason": s.reason} for s in matrix.missing],
     }
+
+
+def process_record(row: Row, details: Mapping[int, Details] | None = None) -> dict[str, Any]:
+    """One process of the ``-J`` document."""
+    return {
+        "pid": row.pid,
+        "tid": row.tid,
+        "comm": row.comm,
+        "user": row.user,
+        "uid": row.uid,
+        "kthread": row.kthread,
+        **({} if details is None else detail.values(details.get(row.pid))),
+    }
+
+
+def _encoder() -> Callable[[Row], Encoded]:
+    """:func:`process_record` without details as JSON text: 2,000 processes cost
+    json.dumps ~5 ms as dicts, a third of that this way (measured here)."""
+    from json.encoder import encode_basestring as string
+
+    def null(value: object) -> object:
+        return "null" if value is None else value
+
+    def encoded(row: Row) -> Encoded:
+        user = "null" if row.user is None else string(row.user)
+        return Encoded(
+            f'{{"pid": {row.pid}, "tid": {null(row.tid)}, "comm": {string(row.comm)},'
+            f' "user": {user}, "uid": {null(row.uid)},'
+            f' "kthread": {"true" if row.kthread else "false"}}}'
+        )
+
+    return encoded
 
 
 def _namespaces(result: TypeResult) -> list[dict[str, Any]]:
