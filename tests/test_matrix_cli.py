@@ -356,6 +356,28 @@ def test_json_of_fixed_results() -> None:
     }
 
 
+def test_json_streamed_is_the_text_of_the_dicts() -> None:
+    """The process records written as text say what json.dumps of the dicts says,
+    names that need escaping included."""
+    odd = ('a"b', "back\\slash", "new\nline", "bytes\udcff\udc80", "\u00e9t\u00e9", "\x1b[31m")
+    rows = tuple(
+        Row(
+            100 + n,
+            100 + n,
+            100 + n if n % 2 else None,
+            comm,
+            n or None,
+            comm if n else None,
+            n == 3,
+        )
+        for n, comm in enumerate(odd)
+    )
+    m = Matrix(rows, (TypeResult(Resource.VM, tuple((r.id,) for r in rows)),))
+    streamed = render("json", lambda t: t.json(view.document(m, stream=True)))
+    assert streamed == json_text(view.document(m))
+    assert json.loads(streamed)["processes"][1]["comm"] == "back\\x5cslash"
+
+
 def test_small_selection_shows_a_grid_larger_shows_groups(
     kcmpctl: Run, family: Callable[..., Family], monkeypatch: pytest.MonkeyPatch
 ) -> None:
