@@ -70,16 +70,29 @@ def test_a_thread_id_stands_for_its_process(family: Spawn, kcmpctl: Run) -> None
     assert (status, err) == (0, "")
 
 
-@pytest.mark.parametrize("few", [0, procs.FEW_NAMED], ids=["listing /proc", "status each"])
+@pytest.mark.parametrize(
+    ("few", "pidfds"),
+    [(0, True), (0, False), (procs.FEW_NAMED, True)],
+    ids=["pidfds first", "listing /proc", "status each"],
+)
 def test_thread_ids_told_apart_both_ways(
-    family: Spawn, monkeypatch: pytest.MonkeyPatch, few: int
+    family: Spawn, monkeypatch: pytest.MonkeyPatch, few: int, pidfds: bool
 ) -> None:
-    """Many named IDs: those /proc does not list are looked up; a few: each one."""
+    """Many named IDs: those that get no pidfd (or that /proc does not list, where
+    the stats are read first) are looked up; a few: each one."""
     monkeypatch.setattr(procs, "FEW_NAMED", few)
     fam = family("thread:t", "fork:c")
     p, t, c = fam.pid, fam["t"], fam["c"]
     nobody = procs.pid_max() + 1
-    selection = procs.select_tasks(pids=[t, c, p, nobody])
+    # A selector that filters has the stats read first, the pidfds opened after.
+    users = None if pidfds else [os.getuid()]
+    if pidfds:  # pidfd_open() tells a thread apart: /proc is not listed
+
+        def unlisted(path: object = ".") -> list[str]:
+            raise AssertionError(f"listed {path}")
+
+        monkeypatch.setattr(os, "listdir", unlisted)
+    selection = procs.select_tasks(pids=[t, c, p, nobody], users=users)
     try:
         assert [task.pid for task in selection.tasks] == [p, c]
         assert selection.aliases == {t: p}

@@ -176,8 +176,17 @@ class Terminal:
             obj = {k: decoded(v) if isinstance(v, Iterator) else v for k, v in obj.items()}
             self.write(json_text(obj, indent=True, ascii_only=ascii_only))
         else:
+            # Pieces joined into writes of 64 KiB or so: unbuffered (PYTHONUNBUFFERED),
+            # each piece would be a write(2) of its own, down to single brackets.
+            pending: list[str] = []
+            size = 0
             for piece in json_pieces(obj, ascii_only=ascii_only):
-                self.write(piece)
+                pending.append(piece)
+                size += len(piece)
+                if size >= 1 << 16:
+                    self.write("".join(pending))
+                    pending, size = [], 0
+            self.write("".join(pending))
 
     # ---------------------------------------------------------------------- tables
 
