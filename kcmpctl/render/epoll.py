@@ -63,34 +63,36 @@ def document(listing: Listing) -> Encoded:
     import json
     from json.encoder import encode_basestring as string  # json.dumps' own, not ASCII
 
-    events: dict[int, str] = {}
-    devices: dict[int, str] = {}
-    statuses: dict[Any, str] = {}
-    pieces = [f'{{"pid": {listing.pid}, "epfd": {listing.epfd}, "targets": [']
+    # A big epoll has a handful of (events, device, status) triples: each written once.
+    known: dict[tuple[int, int, Any], tuple[str, str, str]] = {}
+    records = []
     for target in listing.targets:
         reg = target.registration
-        mask = events.get(reg.events)
-        if mask is None:
-            mask = events[reg.events] = json.dumps(reg.event_names)
-        dev = devices.get(reg.sdev)
-        if dev is None:
-            dev = devices[reg.sdev] = f'"{reg.device}"'
-        status = statuses.get(target.status)
-        if status is None:
-            status = statuses[target.status] = string(target.status.value)
-        holders = ", ".join([f'{{"pid": {h.pid}, "fd": {h.fd}}}' for h in target.holders])
+        key = (reg.events, reg.sdev, target.status)
+        fields = known.get(key)
+        if fields is None:
+            fields = known[key] = (
+                json.dumps(reg.event_names),
+                string(target.status.value),
+                f'"{reg.device}"',
+            )
+        mask, status, dev = fields
+        if len(target.holders) == 1:
+            (h,) = target.holders
+            holders = f'{{"pid": {h.pid}, "fd": {h.fd}}}'
+        else:
+            holders = ", ".join([f'{{"pid": {h.pid}, "fd": {h.fd}}}' for h in target.holders])
         name = "null" if target.name is None else string(target.name)
-        pieces.append(
+        records.append(
             f'{{"tfd": {reg.tfd}, "toff": {reg.toff}, "events": {mask}, "data": {reg.data},'
             f' "ino": {reg.ino}, "status": {status}, "holders": [{holders}], "sdev": {dev},'
             f' "target": {name}}}'
         )
-        pieces.append(", ")
-    if listing.targets:
-        pieces.pop()
     skipped = [{"pid": s.pid, "reason": s.error.reason, "fd": s.fd} for s in listing.skipped]
-    pieces.append(f'], "skipped": {json.dumps(skipped, ensure_ascii=False)}}}')
-    return Encoded("".join(pieces))
+    return Encoded(
+        f'{{"pid": {listing.pid}, "epfd": {listing.epfd}, "targets": [{", ".join(records)}],'
+        f' "skipped": {json.dumps(skipped, ensure_ascii=False)}}}'
+    )
 
 
 def table_row(rec: dict[str, Any]) -> dict[str, Any]:
