@@ -548,21 +548,22 @@ def build(
         ).without({name[i]: reason for i, reason in gone.items()})
         for r in results
     )
+    # Fields in Row's order; sorted as tuples, by the ID first (no two alike).
+    make, user = Row._make, procs.user_name
     rows = tuple(
         sorted(
-            (
-                Row(
-                    id=name[t.tid],
-                    pid=t.pid,
-                    tid=t.tid if threads else None,
-                    comm=t.comm,
-                    uid=t.uid,
-                    user=procs.user_name(t.uid),
-                    kthread=t.kthread,
+            make(
+                (
+                    name[t.tid],
+                    t.pid,
+                    t.tid if threads else None,
+                    t.comm,
+                    t.uid,
+                    user(t.uid),
+                    t.kthread,
                 )
-                for t in tasks
-            ),
-            key=lambda row: row.id,
+            )
+            for t in tasks
         )
     )
     missing = tuple(Skip(pid, why) for pid, why in selection.missing)
