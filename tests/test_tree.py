@@ -281,6 +281,47 @@ def test_trouble_is_status_2(kcmpctl: Run) -> None:
     )
 
 
+def test_a_hidden_parent_not_compared_is_said_on_its_childs_line_only(kcmpctl: Run) -> None:
+    """A process shown whose parent (not shown) cannot be compared: its line says so,
+    and stderr says nothing of a process nobody selected; status 0."""
+    import signal
+    import subprocess
+    import sys
+
+    try:
+        raw_kcmp(os.getpid(), 1, Resource.FILES)
+    except PermissionError:
+        pass
+    else:
+        pytest.skip("pid 1 can be compared here: no parent that cannot")
+    # Double fork: the grandchild (sleep) is handed to pid 1 when its parent exits.
+    code = (
+        "import os\n"
+        "r, w = os.pipe()\n"
+        "if os.fork() == 0:\n"
+        "    os.setsid()\n"
+        "    if os.fork() == 0:\n"
+        "        os.write(w, str(os.getpid()).encode()); os.close(w)\n"
+        "        null = os.open(os.devnull, os.O_RDWR)\n"
+        "        for fd in (0, 1, 2): os.dup2(null, fd)\n"
+        "        os.execvp('sleep', ['sleep', '300'])\n"
+        "    os._exit(0)\n"
+        "os.close(w); os.wait(); print(os.read(r, 32).decode())\n"
+    )
+    orphan = int(subprocess.run([sys.executable, "-c", code], capture_output=True).stdout)
+    try:
+        wait_for_state(orphan, "S")
+        with open(f"/proc/{orphan}/stat") as stat:
+            ppid = int(stat.read().rsplit(")", 1)[1].split()[1])
+        if ppid != 1:
+            pytest.skip(f"orphans go to a subreaper here ({ppid}), not to pid 1")
+        status, out, err = kcmpctl("tree", "-p", str(orphan), "-t", "files")
+        assert (status, err) == (0, "")
+        assert out == f"{orphan} sleep [ppid 1]  not compared: parent 1: permission denied\n"
+    finally:
+        os.kill(orphan, signal.SIGKILL)  # pid 1 reaps it
+
+
 def test_on_a_terminal_a_rich_tree(family: Callable[..., Family]) -> None:
     fam = family("name:x[/]y\x1b[2J", "clone:a:FILES")
     status, screen = run_on_a_terminal("tree", str(fam.pid), "-t", "files", "--color=never")

@@ -136,7 +136,8 @@ def tree(
     for pid, reason in result.uncompared(wanted).items():
         out.warn(f"process {pid}: {explain(reason)}")
         report.fail()
-    report_unsearched(out, result, wanted)
+    # A hidden parent not compared is said on its children's lines, not here.
+    report_unsearched(out, result, wanted, selected)
     # Nothing selected, as matrix and fds: no message, status 1 (grep finding nothing).
     report.differ(not roots and not result.missing)
 

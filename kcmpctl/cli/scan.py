@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Container, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 import click
@@ -77,10 +77,14 @@ def compared(
         selection.close()
 
 
-def report_unsearched(out: Output, result: Matrix, named: Iterable[int]) -> None:
+def report_unsearched(
+    out: Output, result: Matrix, named: Iterable[int], shown: Container[int] | None = None
+) -> None:
     """Processes a selector found and the scan could not compare: one line on stderr,
-    as every command says it (the *named* ones are trouble, reported apart).  Those
-    that exited are a machine's ordinary life: shown in the views and -J only."""
+    as every command says it (the *named* ones are trouble, reported apart; with
+    *shown*, those compared only beside the shown ones are not reported: a tree's
+    hidden parents).  Those that exited are a machine's ordinary life: shown in the
+    views and -J only."""
     from ..matrix import EXITED, THREAD_EXITED, ZOMBIE
 
     by_id, wanted = result.by_id(), set(named)
@@ -88,6 +92,8 @@ def report_unsearched(out: Output, result: Matrix, named: Iterable[int]) -> None
         [
             (by_id[i].pid, by_id[i].comm, why)
             for i, why in result.skipped().items()
-            if by_id[i].pid not in wanted and why not in (EXITED, ZOMBIE, THREAD_EXITED)
+            if by_id[i].pid not in wanted
+            and why not in (EXITED, ZOMBIE, THREAD_EXITED)
+            and (shown is None or by_id[i].pid in shown)
         ]
     )
