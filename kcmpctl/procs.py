@@ -843,11 +843,11 @@ class Task:
 class Watch:
     """Which of some tasks exited since selection, asked again and again: one poll set.
 
-    A scan asks after every sort of every type, about a dozen times.  poll(2) with a
-    zero timeout asks each pidfd once a question (~0.1 ms for 2,000 here) and
+    A scan asks after every sort of every type, about eight times in all.  poll(2)
+    with a zero timeout asks each pidfd once a question (~0.2 ms for 2,000 here) and
     registers none with the kernel; an epoll set costs one epoll_ctl a pidfd to build
-    (~7 ms for 2,000 here) and as much again to tear down, which a scan never earns
-    back.  A fork()ed worker asks its own copy.
+    (~4 ms for 2,000 here) and ~1.5 ms to tear down, which a scan never earns back.
+    A fork()ed worker asks its own copy.
 
     A task's own pidfd follows its process (or, with ``--threads``, a non-leader
     thread).  For each of *threads*, the thread that kcmp is called with (``tid``)
