@@ -15,14 +15,13 @@ attributed to a process that is not the one selected.
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import math
 import os
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from . import procs
+from ._gc import paused
 from .grouping import ItemFailed, OrderUnstable, task_comparator
 from .kcmp import Resource
 from .namespaces import Identity, sort_key
@@ -487,7 +486,7 @@ def build(
             asked = _refusable(ids, by_kcmp_id)
             pre.update(refused(asked, comparator(Resource.SIGHAND)))
             ids = [i for i in ids if i not in pre]
-        with _uncollected():
+        with paused():
             found = scan(
                 ids,
                 kcmp_types,
@@ -568,21 +567,6 @@ def build(
     )
     missing = tuple(Skip(pid, why) for pid, why in selection.missing)
     return Matrix(rows, final, missing)
-
-
-@contextlib.contextmanager
-def _uncollected() -> Iterator[None]:
-    """The cyclic garbage collector off for a scan: it makes ~10^5 short-lived
-    tuples (an argument tuple a kcmp call) and no cycles, and a collection every 700
-    of them finds nothing.  Forked workers inherit it off: no collection of theirs
-    writes to (and copies) the pages they share with this process."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _still_there(task: procs.Task) -> bool:

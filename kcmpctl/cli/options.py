@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import functools
-import gc
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar
 
 import click
 from click.parser import _normalize_opt, _OptionParser, _ParsingState
 
+from .._gc import paused
 from ..render.columns import Column, ColumnError, choose, parse_spec
 from ..render.terminal import Terminal
 from ..resources import TYPE_GROUPS, AnyResource, Resource
@@ -26,24 +26,12 @@ R = TypeVar("R")
 
 
 def uncollected(command: Callable[P, R]) -> Callable[P, R]:
-    """*command* run with the cyclic garbage collector off.
-
-    A scan makes objects for each fd (fds), registration (epoll) or process (tree) and
-    keeps most of them until the output is written, none of them in a cycle: the
-    collections their allocation sets off would walk them all again and again (about
-    a tenth of the CPU time of a bucket of 19,000 descriptions, measured; ~10 ms of a
-    tree of 2,000 processes).
-    """
+    """*command* run with the cyclic garbage collector off (:func:`kcmpctl._gc.paused`)."""
 
     @functools.wraps(command)
     def run(*args: P.args, **kwargs: P.kwargs) -> R:
-        enabled = gc.isenabled()
-        gc.disable()
-        try:
+        with paused():
             return command(*args, **kwargs)
-        finally:
-            if enabled:
-                gc.enable()
 
     return run
 
