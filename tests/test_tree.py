@@ -368,22 +368,29 @@ def test_unknown_parent_and_absent() -> None:
     assert nodes[3].shares_with == ()
 
 
+def steps(links: dict[int, set[int]], start: int) -> dict[int, int]:
+    """Each node reachable from *start* along *links*, with its distance: breadth first."""
+    from collections import deque
+
+    seen, queue = {start: 0}, deque([start])
+    while queue:
+        node = queue.popleft()
+        for nxt in links.get(node, ()):
+            if nxt not in seen:
+                seen[nxt] = seen[node] + 1
+                queue.append(nxt)
+    return seen
+
+
 def test_annotations_against_a_node_by_node_reading() -> None:
     """build() answers type by type over all processes at once, with shortcuts for
     the common shapes (every object held once, one object held by all, no objects);
     each answer is checked against the rules read node by node, on random forests
     with hidden parents, tasks not compared and every shape of grouping."""
     import random
-    from collections import deque
 
     def nearest_other(links: dict[int, set[int]], me: int, cls: tuple[int, ...]) -> int:
-        away, queue = {me: 0}, deque([me])
-        while queue:
-            node = queue.popleft()
-            for nxt in links.get(node, ()):
-                if nxt not in away:
-                    away[nxt] = away[node] + 1
-                    queue.append(nxt)
+        away = steps(links, me)
         return min((m for m in cls if m != me), key=lambda m: (away.get(m, 1 << 30), m))
 
     rng = random.Random(7)
@@ -497,19 +504,8 @@ def test_nearest_holder_against_every_distance() -> None:
     first search from each member, on random forests (siblings, chains, several
     roots, members that are ancestors of others)."""
     import random
-    from collections import deque
 
     from kcmpctl.tree import _Nearest
-
-    def steps(links: dict[int, set[int]], start: int) -> dict[int, int]:
-        seen, queue = {start: 0}, deque([start])
-        while queue:
-            node = queue.popleft()
-            for nxt in links.get(node, ()):
-                if nxt not in seen:
-                    seen[nxt] = seen[node] + 1
-                    queue.append(nxt)
-        return seen
 
     rng = random.Random(13)
     for _ in range(300):
