@@ -173,7 +173,7 @@ def test_identity_is_what_stat_reads_for_every_link_on_the_machine(family: Spawn
                 continue  # exited between the two reads
             assert got == want, path
             compared += isinstance(want, tuple)
-    assert compared > 8 * 3
+    assert compared >= len(NS_NAMES)  # the family's own links at least (as anyone)
 
 
 def test_reader_skips_a_zombie_never_guesses(family: Spawn) -> None:
