@@ -102,6 +102,25 @@ def test_grid_titles_and_legend_fit_40_columns(family: Spawn) -> None:
     assert "kcmp's order of the row's object against the column's" in text  # all of it
 
 
+@pytest.mark.parametrize("columns", ["80", "200"])
+def test_the_legend_breaks_between_its_items(family: Spawn, columns: str) -> None:
+    """A line of the legend ends where one item does ("no object" is not split over
+    two lines) whenever the items fit a line each."""
+    from kcmpctl.render import matrix as view
+    from kcmpctl.render.terminal import ITEM_GAP
+
+    fam = family("clone:c:FILES")
+    status, screen = run_on_a_terminal(
+        "matrix", "-p", f"{fam.pid},{fam['c']}", "-t", "files", "--color=never", columns=columns
+    )
+    assert status == 0
+    items = view.legend(False).split(ITEM_GAP)
+    lines = [line.strip() for line in screen.splitlines()]
+    legend = lines[lines.index(next(line for line in lines if line.startswith(items[0]))) :]
+    shown = [item for line in legend if line for item in line.split(ITEM_GAP)]
+    assert shown == items, legend
+
+
 @pytest.mark.parametrize("columns", ["40", "80"])
 def test_a_target_is_never_folded_inside_its_number(family: Spawn, columns: str) -> None:
     fam = family("epoll:e", "pipe:p", "eadd:3:4", "fork:c")

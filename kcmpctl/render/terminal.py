@@ -138,13 +138,10 @@ class Terminal:
 
     def prose(self, text: str, style: str | None = None) -> None:
         """A title or legend (already escaped): on a terminal, wrapped at its width
-        between words, never inside one; elsewhere one line."""
+        between words, never inside one, and between a legend's items (set apart by
+        three spaces) before inside one; elsewhere one line."""
         if self.mode == "human" and self.stdout.isatty():
-            import textwrap
-
-            lines = textwrap.wrap(
-                text, terminal_width(), break_long_words=False, break_on_hyphens=False
-            )
+            lines = _wrap_items(text, terminal_width())
         else:
             lines = [text]
         for line in lines or [""]:
@@ -304,3 +301,28 @@ class Terminal:
             no_color=not self.color,
             color_system="auto" if self.color else None,
         )
+
+
+#: what sets a legend's items apart: a line breaks between them first
+ITEM_GAP = "   "
+
+
+def _wrap_items(text: str, width: int) -> list[str]:
+    """*text* in lines of *width*: its items (apart by :data:`ITEM_GAP`) side by side
+    while they fit, an item longer than a line wrapped between its words."""
+    import textwrap
+
+    lines: list[str] = []
+    for item in text.split(ITEM_GAP):
+        item = item.strip()
+        if not item:
+            continue
+        if lines and len(lines[-1]) + len(ITEM_GAP) + len(item) <= width:
+            lines[-1] += ITEM_GAP + item
+        elif len(item) <= width:
+            lines.append(item)
+        else:
+            lines.extend(
+                textwrap.wrap(item, width, break_long_words=False, break_on_hyphens=False)
+            )
+    return lines
