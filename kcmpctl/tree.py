@@ -18,8 +18,8 @@ from __future__ import annotations
 import enum
 from collections.abc import Container, Iterable, Mapping, Sequence
 from itertools import chain, compress, repeat
-from operator import eq, gt, le
-from typing import NamedTuple
+from operator import eq, gt, is_, le, lt, or_
+from typing import NamedTuple, cast
 
 
 class Share(enum.Enum):
@@ -116,6 +116,80 @@ _SHARES = (Share.NO, Share.YES, Share.NONE, Share.UNKNOWN)
 _FEW_ASKING = 8
 
 
+#: a subject's (types, holders) named: the types it names a holder of, the holders
+HolderGroup = tuple[tuple[str, ...], list[int], list[tuple[int, ...]]]
+
+
+class Forest(NamedTuple):
+    """The annotated tree as lists over its subjects: the processes shown, depth
+    first from each root (each before its children), then the other threads of each
+    (with *threads*).  :meth:`nodes` makes the :class:`Node` tree of them; ``-J`` is
+    written straight from the lists (:func:`kcmpctl.render.tree.document`).
+    """
+
+    types: tuple[str, ...]
+    subjects: list[Task]
+    #: the first this many subjects are processes, in depth-first order
+    processes: int
+    #: each process's depth in the tree (0: a root), in the same order
+    depth: list[int]
+    #: the PIDs of each process's children shown, where it has some
+    children: Mapping[int, list[int]]
+    #: the places (in *subjects*) of each process's other threads, where it has some
+    threads: Mapping[int, list[int]]
+    #: each subject's answers, one per type; alike answers are one tuple
+    shares: list[tuple[tuple[str, Share], ...]]
+    #: the subjects that name a nearest holder, by the types they name one of: those
+    #: types, the subjects (places in *subjects*), and their holders in type order
+    holders: list[HolderGroup]
+    #: why some answer of a subject is unknown, by place
+    unknown: Mapping[int, str]
+
+    def nodes(self) -> tuple[Node, ...]:
+        """The forest as :class:`Node` trees, one per root."""
+        size = len(self.subjects)
+        shares_with: list[tuple[tuple[str, int], ...]] = [()] * size
+        for held, places, holders in self.holders:
+            for k, pair in zip(places, holders, strict=True):
+                shares_with[k] = tuple(zip(held, pair, strict=True))
+        unknown = self.unknown
+        made: dict[int, Node] = {}
+        thread_nodes: dict[int, list[Node]] = {}
+        for k in range(self.processes, size):
+            task = self.subjects[k]
+            thread_nodes.setdefault(task.pid, []).append(
+                Node(
+                    task.pid,
+                    task.ppid,
+                    task.tid,
+                    task.comm,
+                    self.shares[k],
+                    shares_with[k],
+                    unknown.get(k),
+                )
+            )
+        no_nodes: tuple[Node, ...] = ()
+        roots = []
+        for k in range(self.processes - 1, -1, -1):
+            task = self.subjects[k]
+            kids = self.children.get(task.pid)
+            threads_here = thread_nodes.get(task.pid)
+            made[task.pid] = node = Node(
+                task.pid,
+                task.ppid,
+                None,
+                task.comm,
+                self.shares[k],
+                shares_with[k],
+                unknown.get(k),
+                tuple([made.pop(c) for c in kids]) if kids else no_nodes,
+                tuple(threads_here) if threads_here else no_nodes,
+            )
+            if not self.depth[k]:
+                roots.append(node)
+        return tuple(roots[::-1])
+
+
 def build(
     tasks: Sequence[Task],
     groupings: Sequence[Grouping],
@@ -123,31 +197,47 @@ def build(
     *,
     threads: bool = False,
 ) -> tuple[Node, ...]:
+    """The forest of the processes *shown*, as :class:`Node` trees (see :func:`annotate`)."""
+    return annotate(tasks, groupings, shown, threads=threads).nodes()
+
+
+def annotate(
+    tasks: Sequence[Task],
+    groupings: Sequence[Grouping],
+    shown: Iterable[int],
+    *,
+    threads: bool = False,
+) -> Forest:
     """The forest of the processes *shown* (PIDs), each under its parent when shown.
 
     *tasks* holds every compared task: the shown ones and their parents (a shown
     process whose parent is not shown is a root, still compared with its parent).  With
     *threads*, tasks are threads and each process is represented by one of them (its
-    leader unless that was not compared); its other threads hang under it.
+    leader unless that was not compared); its other threads hang under it.  Each of
+    *groupings* places every task (as matrix's answers do): held, absent or skipped;
+    one that leaves some out is read more slowly, the tasks left out not compared.
     """
-    by_pid: dict[int, list[Task]] = {}
-    for task in tasks:
-        by_pid.setdefault(task.pid, []).append(task)
-    skipped: dict[int, str] = {}
-    for grouping in groupings:
-        for i, why in grouping.skipped.items():
-            skipped.setdefault(i, why)
-    # Each process's task compared for it, and its parent (the leader's, first).
-    rep: dict[int, Task] = {}
-    for pid, members in by_pid.items():
-        if len(members) > 1:
-            members.sort(key=lambda t: (t.id != t.pid, t.id))
-            rep[pid] = _representative(members, skipped)
-        else:
-            rep[pid] = members[0]
-    ppid_of = {pid: members[0].ppid for pid, members in by_pid.items()}
+    # Each process's task compared for it (the leader's, first), and its parent.
+    rep = {task.pid: task for task in tasks}
+    members: dict[int, list[Task]] = {}
+    if len(rep) < len(tasks):
+        by_pid: dict[int, list[Task]] = {}
+        for task in tasks:
+            by_pid.setdefault(task.pid, []).append(task)
+        skipped: dict[int, str] = {}
+        for grouping in groupings:
+            for i, why in grouping.skipped.items():
+                skipped.setdefault(i, why)
+        for pid, several in by_pid.items():
+            if len(several) > 1:
+                several.sort(key=lambda t: (t.id != t.pid, t.id))
+                rep[pid] = _representative(several, skipped)
+                members[pid] = several
+    ppid_of = {pid: task.ppid for pid, task in rep.items()}
+    for pid, several in members.items():
+        ppid_of[pid] = several[0].ppid
 
-    shown_set = by_pid.keys() & set(shown)
+    shown_set = rep.keys() & set(shown)
     children: dict[int, list[int]] = {}
     roots: list[int] = []
     for pid in sorted(shown_set):
@@ -159,61 +249,57 @@ def build(
 
     # Who is next to whom, for "the nearest other holder": processes along parent
     # links (hidden parents included), threads beside their process's representative.
-    parent_of = {rep[pid].id: rep[ppid].id for pid, ppid in ppid_of.items() if ppid in rep}
-    for pid, members in by_pid.items():
-        if len(members) > 1:
-            for task in members:
-                if task is not rep[pid]:
-                    parent_of[task.id] = rep[pid].id
+    if threads:
+        parent_of = {rep[pid].id: rep[ppid].id for pid, ppid in ppid_of.items() if ppid in rep}
+    else:  # a process is named by its PID
+        parent_of = {pid: ppid for pid, ppid in ppid_of.items() if ppid in rep}
+    for pid, several in members.items():
+        for task in several:
+            if task is not rep[pid]:
+                parent_of[task.id] = rep[pid].id
 
-    # Depth first from the roots, each process before its children: the order the
-    # nodes are annotated in; they are made in reverse, each after its children.
+    # Depth first from the roots, each process before its children.
     order: list[int] = []
-    stack = roots[::-1]
+    depth: list[int] = []
+    stack = list(zip(reversed(roots), repeat(0)))
     while stack:
-        pid = stack.pop()
+        pid, level = stack.pop()
         order.append(pid)
+        depth.append(level)
         kids = children.get(pid)
         if kids:
-            stack.extend(reversed(kids))
+            stack.extend(zip(reversed(kids), repeat(level + 1)))
     # What is annotated: each process through its representative against its
     # parent's, then (with *threads*) its other threads against the representative.
     subjects = [rep[pid] for pid in order]
     against: list[int | None] = [
         rep[ppid].id if (ppid := ppid_of[pid]) in rep else None for pid in order
     ]
+    thread_places: dict[int, list[int]] = {}
     if threads:
         for pid in order:
-            for task in by_pid[pid]:
+            threads_of = members.get(pid)
+            if threads_of is None:
+                continue
+            for task in threads_of:
                 if task is not rep[pid]:
+                    thread_places.setdefault(pid, []).append(len(subjects))
                     subjects.append(task)
                     against.append(rep[pid].id)
-    shares, shares_with, unknown = _annotate(subjects, against, groupings, _Nearest(parent_of))
-
-    made: dict[int, Node] = {}
-    thread_nodes: dict[int, list[Node]] = {}
-    for k in range(len(order), len(subjects)):
-        task = subjects[k]
-        thread_nodes.setdefault(task.pid, []).append(
-            Node(task.pid, task.ppid, task.tid, task.comm, shares[k], shares_with[k], unknown[k])
-        )
-    no_nodes: tuple[Node, ...] = ()
-    for k in range(len(order) - 1, -1, -1):
-        pid = order[k]
-        kids = children.get(pid)
-        threads_here = thread_nodes.get(pid)
-        made[pid] = Node(
-            pid,
-            ppid_of[pid],
-            None,
-            subjects[k].comm,
-            shares[k],
-            shares_with[k],
-            unknown[k],
-            tuple([made.pop(c) for c in kids]) if kids else no_nodes,
-            tuple(threads_here) if threads_here else no_nodes,
-        )
-    return tuple(made[pid] for pid in roots)
+    shares, holders, unknown = _answers(
+        subjects, against, groupings, _Nearest(parent_of), len(tasks)
+    )
+    return Forest(
+        tuple(g.type for g in groupings),
+        subjects,
+        len(order),
+        depth,
+        children,
+        thread_places,
+        shares,
+        holders,
+        unknown,
+    )
 
 
 def _representative(members: Sequence[Task], skipped: Mapping[int, str]) -> Task:
@@ -225,14 +311,13 @@ def _representative(members: Sequence[Task], skipped: Mapping[int, str]) -> Task
     return members[0]
 
 
-def _annotate(
+def _answers(
     subjects: Sequence[Task],
     against: Sequence[int | None],
     groupings: Sequence[Grouping],
     nearest: _Nearest,
-) -> tuple[
-    list[tuple[tuple[str, Share], ...]], list[tuple[tuple[str, int], ...]], list[str | None]
-]:
+    compared: int,
+) -> tuple[list[tuple[tuple[str, Share], ...]], list[HolderGroup], dict[int, str]]:
     """Each subject's answers against the task beside it in *against* (``None``: no
     parent): its shares, the nearest other holders, why some answer is unknown.
 
@@ -240,77 +325,121 @@ def _annotate(
     interpreter's own code (``map``, ``zip``, ``compress``): each task is labelled with
     its class when the class has other members, and a subject shares with its parent
     where the two labels are equal (a task alone in its class, or in none, gets a label
-    no other task has).  Only the exceptions are visited in Python: the members of
-    shared objects that do not share with their parent, the tasks with none, those not
-    compared or under a parent not compared.
+    no other task has).  Only the exceptions are visited in Python: the tasks with
+    none, those not compared or under a parent not compared.  The members of shared
+    objects that do not share with their parent are picked out the same way, and
+    their nearest holders looked up class by class.
     """
     size = len(subjects)
     ids = [task.id for task in subjects]
     at = dict(zip(ids, range(size), strict=True))
-    under: dict[int | None, list[int]] = {}
-    for k, parent in enumerate(against):
-        under.setdefault(parent, []).append(k)
+    parents = set(against)
+    # Subjects without a parent to compare with: no saying whether they share.
+    orphans = list(compress(range(size), map(is_, against, repeat(None))))
     unsure: set[int] = set()
 
-    def answer(grouping: Grouping) -> tuple[list[int], list[tuple[int, int]]]:
-        """One type's answers (the column) and the holders named (subject, holder)."""
-        classes = grouping.classes
-        known = set(chain.from_iterable(classes))
-        known.update(grouping.absent)
-        strangers = under.keys() - known
-        asked: list[tuple[int, int]] = []
+    def answer(grouping: Grouping) -> tuple[list[int], list[int], list[int]]:
+        """One type's answers (the column), the subjects that name a holder and the
+        holders they name."""
+        classes, absent, skipped = grouping.classes, grouping.absent, grouping.skipped
+        held = sum(map(len, classes))
+        known: Container[int | None]
+        if held + len(absent) + len(skipped) == compared:
+            # As matrix answers: every compared task is held, absent or skipped,
+            # so the tasks not known are the skipped ones (few), without a set of
+            # every other.
+            known = _Without(skipped)
+            strangers = parents & skipped.keys()
+            unknown = [place for place in map(at.get, skipped) if place is not None]
+        else:
+            known = set(chain.from_iterable(classes))
+            known.update(absent)
+            strangers = parents - known
+            strangers.discard(None)
+            unknown = list(map(at.__getitem__, at.keys() - known))
+        # Under a parent not compared (or none): no saying whether shared with it.
+        estranged = orphans
+        if strangers:
+            estranged = sorted(
+                {*orphans, *compress(range(size), map(strangers.__contains__, against))}
+            )
+        asking: list[int] = []
+        holders: list[int] = []
         column: list[int]
-        if len(classes) + len(grouping.absent) == len(known):
+        if len(classes) == held:
             # Every object has one holder (or none): nobody shares with anybody.
+            if classes and len(absent) > len(classes):
+                # Mostly none (sysvsem): the few holders written in, not the many
+                # without.  Those not compared are written last.
+                column = [_NONE] * size
+                for place in map(at.get, chain.from_iterable(classes)):
+                    if place is not None:
+                        column[place] = _NO
+                for k in estranged:
+                    if column[k] == _NO:
+                        column[k] = _UNKNOWN
+                return not_compared(column, estranged, unknown), asking, holders
             column = [_NO if classes else _NONE] * size
-        elif len(classes) == 1 and not grouping.absent:
+        elif len(classes) == 1 and not absent:
             # One object held by every compared task (a namespace, mostly): shared
             # with the parent wherever the parent was compared too; elsewhere the
             # nearest other holder is named.
             column = [_YES] * size
-            asking = [k for parent in strangers for k in under[parent] if ids[k] in known]
-            asked = _holders(classes[0], asking, ids, nearest)
+            asking = [k for k in estranged if ids[k] in known]
+            holders = _holders(classes[0], asking, ids, nearest)
         else:
-            label: dict[int | None, int] = {}
-            for n, cls in enumerate(classes):
-                if len(cls) > 1:
-                    label.update(zip(cls, repeat(n)))
+            multi = list(compress(range(len(classes)), map(lt, repeat(1), map(len, classes))))
+            shared = list(map(classes.__getitem__, multi))
+            label: dict[int | None, int] = dict(
+                zip(
+                    chain.from_iterable(shared),
+                    chain.from_iterable(map(repeat, multi, map(len, shared))),
+                    strict=True,
+                )
+            )
             mine = list(map(label.get, ids, repeat(-1)))
-            # True (_YES) where one object is the parent's too, False (_NO) elsewhere.
+            # True (_YES) where one object is the parent's too, False (_NO) elsewhere,
             column = list(map(eq, mine, map(label.get, against, repeat(-2))))
-            # ... with someone else than the parent: the nearest holder ...
-            for k in compress(range(size), map(gt, map(le, repeat(0), mine), column)):
-                asked.append((k, nearest.of(classes[mine[k]])[ids[k]]))
+            # and where it is shared with someone else than the parent, the nearest
+            # holder.
+            asking = list(compress(range(size), map(gt, map(le, repeat(0), mine), column)))
+            if asking:
+                holders = nearest.holders(
+                    classes,
+                    list(map(ids.__getitem__, asking)),
+                    list(map(mine.__getitem__, asking)),
+                )
         # No saying under a parent not compared (or none), but nothing to share
         # without an object (every compared task, where there are no classes) ...
-        for parent in strangers:
-            if classes:
-                for k in under[parent]:
-                    column[k] = _UNKNOWN
-            unsure.update(under[parent])
         if classes:
-            for place in map(at.get, grouping.absent):
+            for k in estranged:
+                column[k] = _UNKNOWN
+            for place in map(at.get, absent):
                 if place is not None:
                     column[place] = _NONE
+        return not_compared(column, estranged, unknown), asking, holders
+
+    def not_compared(column: list[int], estranged: list[int], unknown: list[int]) -> list[int]:
         # ... and no saying where not compared.
-        for i in at.keys() - known:
-            column[at[i]] = _UNKNOWN
-            unsure.add(at[i])
-        return column, asked
+        unsure.update(estranged)
+        for k in unknown:
+            column[k] = _UNKNOWN
+        unsure.update(unknown)
+        return column
 
     columns: list[list[int]] = []
-    with_: dict[int, list[tuple[str, int]]] = {}
+    named: list[tuple[str, list[int], list[int]]] = []
     # A type whose objects are another's (files and fs of CLONE_FILES|CLONE_FS
     # families, the namespaces of one container) has its answers: worked out once.
-    done: dict[tuple[object, ...], tuple[list[int], list[tuple[int, int]]]] = {}
+    done: list[tuple[Grouping, tuple[list[int], list[int], list[int]]]] = []
     for grouping in groupings:
-        same = (grouping.classes, grouping.absent, tuple(grouping.skipped.items()))
-        got = done.get(same)
+        got = next((answers for seen, answers in done if _alike(seen, grouping)), None)
         if got is None:
-            got = done[same] = answer(grouping)
-        column, asked = got
-        for k, holder in asked:
-            with_.setdefault(k, []).append((grouping.type, holder))
+            got = answer(grouping)
+            done.append((grouping, got))
+        column, asking, holders = got
+        if asking:
+            named.append((grouping.type, asking, holders))
         columns.append(column)
 
     types = [g.type for g in groupings]
@@ -318,28 +447,74 @@ def _annotate(
     # Nodes mostly answer alike: one shares tuple per distinct row (True is 1, _YES).
     table = {row: tuple(zip(types, [_SHARES[c] for c in row], strict=True)) for row in set(rows)}
     shares = list(map(table.__getitem__, rows))
-    unknown: list[str | None] = [None] * size
+    unknown: dict[int, str] = {}
     for k in unsure:
         row = rows[k]
         if _UNKNOWN in row:
             unknown[k] = _why(ids[k], against[k], groupings, row)
-    shares_with: list[tuple[tuple[str, int], ...]] = [()] * size
-    for k, pairs in with_.items():
-        shares_with[k] = tuple(pairs)
-    return shares, shares_with, unknown
+    return shares, _holder_groups(named), unknown
+
+
+def _alike(one: Grouping, other: Grouping) -> bool:
+    """Whether two types have the same answers: the same objects, held by the same
+    tasks, the same tasks without one or not compared.  (Tuples of different sizes
+    differ at once: no type's objects are hashed.)"""
+    return (
+        one.classes == other.classes
+        and one.absent == other.absent
+        and one.skipped == other.skipped
+    )
+
+
+class _Without:
+    """The tasks known to a type that skipped those in *skipped*: every other."""
+
+    __slots__ = ("_skipped",)
+
+    def __init__(self, skipped: Container[int]) -> None:
+        self._skipped = skipped
+
+    def __contains__(self, task: object) -> bool:
+        return task is not None and task not in self._skipped
+
+
+def _holder_groups(named: Sequence[tuple[str, list[int], list[int]]]) -> list[HolderGroup]:
+    """The subjects that name a holder, grouped by the types they name one of, from
+    each type's subjects that name one and the holders they name."""
+    if not named:
+        return []
+    first = named[0][1]
+    if all(asking == first for _, asking, _ in named):
+        # The same subjects name a holder in every type (the members of families
+        # sharing files and fs): one group, the holders zipped.
+        held = tuple(type_ for type_, _, _ in named)
+        return [(held, first, list(zip(*(holders for _, _, holders in named), strict=True)))]
+    by_subject: dict[int, list[tuple[str, int]]] = {}
+    for type_, asking, holders in named:
+        for k, holder in zip(asking, holders, strict=True):
+            by_subject.setdefault(k, []).append((type_, holder))
+    groups: dict[tuple[str, ...], HolderGroup] = {}
+    for k, pairs in sorted(by_subject.items()):
+        types, found = zip(*pairs, strict=True)
+        group = groups.get(types)
+        if group is None:
+            group = groups[types] = (types, [], [])
+        group[1].append(k)
+        group[2].append(found)
+    return list(groups.values())
 
 
 def _holders(
     cls: tuple[int, ...], asking: Sequence[int], ids: Sequence[int], nearest: _Nearest
-) -> list[tuple[int, int]]:
-    """Each subject in *asking* (members of *cls*) with its nearest other holder."""
+) -> list[int]:
+    """The nearest other holder of each subject in *asking* (members of *cls*)."""
     if len(asking) <= _FEW_ASKING and len(cls) > _FEW_ASKING * 8:
         # A few members of a large class ask (those under a parent not compared, in a
         # namespace of every process): searched from each, not over the whole class.
         members = set(cls)
-        return [(k, nearest.near(ids[k], cls, members)) for k in asking]
+        return [nearest.near(ids[k], cls, members) for k in asking]
     found = nearest.of(cls)
-    return [(k, found[ids[k]]) for k in asking]
+    return [found[ids[k]] for k in asking]
 
 
 def _why(me: int, parent: int | None, groupings: Sequence[Grouping], row: Sequence[int]) -> str:
@@ -380,6 +555,37 @@ class _Nearest:
         if found is None:
             found = self._found[cls] = self._nearest(cls)
         return found
+
+    def holders(
+        self, classes: Sequence[tuple[int, ...]], members: Sequence[int], places: Sequence[int]
+    ) -> list[int]:
+        """The nearest other holder of each of *members*, a member of the class at
+        its place in *places* (indices into *classes*).
+
+        Classes of siblings (workers of one parent, threads of one process), the
+        most common by far, are answered without a step per member: each member is
+        two steps from every other, and the tie goes to the lower ID.
+        """
+        parent = self._parent.get
+        lowest: dict[int, int] = {}
+        for n in set(places):
+            cls = classes[n]
+            up = parent(cls[0])
+            if up is not None and list(map(parent, cls)).count(up) == len(cls):
+                lowest[n] = min(cls)
+        found: list[int | None] = list(map(lowest.get, places))
+        # The lowest member itself, and the members of other classes, are answered
+        # one by one.
+        for k in compress(
+            range(len(members)),
+            map(or_, map(eq, found, members), map(is_, found, repeat(None))),
+        ):
+            cls = classes[places[k]]
+            if found[k] is None:
+                found[k] = self.of(cls)[members[k]]
+            else:
+                found[k] = sorted(cls)[1]
+        return cast("list[int]", found)  # every one answered now
 
     def near(self, member: int, cls: tuple[int, ...], holders: Container[int]) -> int:
         """*member*'s nearest other member of *cls* (whose members are *holders*),

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from kcmpctl.kcmp import TASK_TYPES, Resource, compare, raw_kcmp
-from kcmpctl.render.tree import TIMES
+from kcmpctl.render.tree import TIMES, document
 from kcmpctl.resources import NS_TYPES
-from kcmpctl.tree import Grouping, Share, Task, build
+from kcmpctl.tree import Grouping, Share, Task, annotate, build
 
 from .conftest import Family, run_on_a_terminal, wait_for_state
 
@@ -334,6 +334,23 @@ def test_on_a_terminal_a_rich_tree(family: Callable[..., Family]) -> None:
 # ----------------------------------------------------------------- pure logic
 
 
+def node_document(n: Any) -> Doc:
+    """What -J says of a node, read from the node (the reference for the text)."""
+    holders = dict(n.shares_with)
+    return {
+        "pid": n.pid,
+        "tid": n.tid,
+        "ppid": n.ppid,
+        "comm": n.comm,
+        "shares": {t: s.json for t, s in n.shares},
+        "absent": [t for t, s in n.shares if s is Share.NONE],
+        "shares_with": {t: holders.get(t) for t, _ in n.shares},
+        "unknown": n.unknown,
+        "threads": [node_document(t) for t in n.threads],
+        "children": [node_document(c) for c in n.children],
+    }
+
+
 def grouping(type_: str, classes: list[tuple[int, ...]], absent=(), skipped=None) -> Grouping:  # type: ignore[no-untyped-def]
     return Grouping(type_, tuple(classes), tuple(absent), skipped or {})
 
@@ -408,7 +425,10 @@ def test_annotations_against_a_node_by_node_reading() -> None:
         for t in ("vm", "files", "io", "net"):
             ids = list(range(1, n + 1))
             skipped = {i: "permission denied" for i in ids if rng.random() < 0.08}
-            rest = [i for i in ids if i not in skipped]
+            # Now and then a type that names some task nowhere (not as matrix
+            # answers, but build must not take it as compared).
+            lost = rng.random() < 0.2
+            rest = [i for i in ids if i not in skipped and not (lost and rng.random() < 0.1)]
             shape = rng.choice(shapes)
             absent = [] if shape in ("all", "alone") else [i for i in rest if rng.random() < 0.3]
             if shape == "none":
@@ -429,9 +449,12 @@ def test_annotations_against_a_node_by_node_reading() -> None:
                 ]
             rng.shuffle(classes)
             groupings.append(grouping(t, classes, absent, skipped))
-        roots = build(tasks, groupings, shown)
+        forest = annotate(tasks, groupings, shown)
+        roots = forest.nodes()
         nodes = {node.pid: node for root in roots for node in root.walk()}
         assert sorted(nodes) == sorted(shown)
+        # -J is written from the forest's lists, not the nodes: it says what they do.
+        assert json.loads(str(document(forest, [])))["tree"] == [node_document(r) for r in roots]
         links: dict[int, set[int]] = {}
         for child, up in ppid.items():
             if up:
@@ -562,7 +585,6 @@ def test_json_text_is_the_document_json_writes() -> None:
     """The text -J writes is, byte for byte, json.dumps of the document (through the
     same escaping): nested threads and children, holders, unknown answers, missing."""
     from kcmpctl.render.text import json_text
-    from kcmpctl.render.tree import document
 
     names = ["a\\b", "esc\x1b[31m", "nl\nx", "bad\udcff", "café", "\U0001f600", 'q"', "[x]"]
     tasks = [Task(1, 1, 0, None, names[0])]
@@ -570,23 +592,11 @@ def test_json_text_is_the_document_json_writes() -> None:
     tasks += [Task(100, 5, 4, 100, "thr\\d"), Task(101, 5, 4, 101, "t")]
     files = grouping("files", [(1, 3, 100), (2,), (4, 5, 101), (6,), (7,), (8,)])
     io = grouping("io", [(3,)], absent=(2, 4, 5, 6, 7, 8, 100, 101), skipped={1: "denied \\ é"})
-    roots = build(tasks, [files, io], range(1, 9), threads=True)
+    forest = annotate(tasks, [files, io], range(1, 9), threads=True)
+    roots = forest.nodes()
     missing = [(9, "no such process"), (10, "weird \\ é")]
 
-    def node(n: Any) -> Doc:
-        holders = dict(n.shares_with)
-        return {
-            "pid": n.pid,
-            "tid": n.tid,
-            "ppid": n.ppid,
-            "comm": n.comm,
-            "shares": {t: s.json for t, s in n.shares},
-            "absent": [t for t, s in n.shares if s is Share.NONE],
-            "shares_with": {t: holders.get(t) for t, _ in n.shares},
-            "unknown": n.unknown,
-            "threads": [node(t) for t in n.threads],
-            "children": [node(c) for c in n.children],
-        }
+    node = node_document
 
     want = {
         "types": ["files", "io"],
@@ -594,11 +604,29 @@ def test_json_text_is_the_document_json_writes() -> None:
         "missing": [{"pid": p, "reason": why} for p, why in missing],
     }
     assert want["tree"][0]["children"][0]["children"][0]["shares_with"] == {"files": 1, "io": None}
-    for case in ((), roots):
-        got = document(case, ["files", "io"], missing)
-        expected = {**want, "tree": [node(r) for r in case]}
+    nothing = annotate(tasks, [files, io], [], threads=True)
+    for case in (nothing, forest):
+        got = document(case, missing)
+        expected = {**want, "tree": [node(r) for r in case.nodes()]}
         for indent in (False, True):
             for ascii_only in (False, True):
                 assert json_text(got, indent=indent, ascii_only=ascii_only) == json_text(
                     expected, indent=indent, ascii_only=ascii_only
                 )
+
+
+def test_json_of_a_chain_deeper_than_pythons_stack() -> None:
+    """A chain of processes each the child of the one before (a fork chain) is
+    written without recursion, each list closed where its process ends."""
+    import sys
+
+    n = sys.getrecursionlimit() * 3
+    tasks = [Task(i, i, i - 1, None, "link") for i in range(1, n + 1)]
+    files = grouping("files", [tuple(range(1, n + 1))])
+    forest = annotate(tasks, [files], range(1, n + 1))
+    text = str(document(forest, []))
+    assert text.count('"pid": ') == n
+    assert text.count('"children": [') == n
+    # Each process's children list holds the next, until the last closes them all.
+    assert text.endswith('"children": [' + "]}" * n + '], "missing": []}')
+    assert text.count('"shares": {"files": true}') == n - 1

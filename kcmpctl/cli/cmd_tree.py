@@ -90,8 +90,7 @@ def tree(
         raise click.UsageError("-o chooses the fields of -r")
     from .. import procs
     from ..errors import explain
-    from ..tree import Grouping, Task
-    from ..tree import build as build_tree
+    from ..tree import Grouping, Task, annotate
 
     resources = flatten(types) or list(TYPE_GROUPS["all"])
     named = flatten(pids)
@@ -126,7 +125,7 @@ def tree(
         )
         for r in result.results
     ]
-    roots = build_tree(tasks, groupings, selected, threads=threads)
+    forest = annotate(tasks, groupings, selected, threads=threads)
 
     report = Report()
     for skip in result.missing:
@@ -139,16 +138,15 @@ def tree(
     # A hidden parent not compared is said on its children's lines, not here.
     report_unsearched(out, result, wanted, selected)
     # Nothing selected, as matrix and fds: no message, status 1 (grep finding nothing).
-    report.differ(not roots and not result.missing)
+    report.differ(not forest.processes and not result.missing)
 
-    names = [r.cli_name for r in resources]
     if out.mode == "json":
-        out.json(view.document(roots, names, ((s.id, s.reason) for s in result.missing)))
-    elif out.mode == "raw" and roots:  # nothing selected: not even the header
+        out.json(view.document(forest, ((s.id, s.reason) for s in result.missing)))
+    elif out.mode == "raw" and forest.processes:  # nothing selected: not even the header
         columns = out.columns(view.COLUMNS, view.DEFAULTS)
         if not threads and not out.columns_spec:
             columns = [c for c in columns if c.name != "TID"]
-        view.print_raw(out, roots, columns)
+        view.print_raw(out, forest.nodes(), columns)
     elif out.mode == "human":
-        view.print_tree(out, roots, fold=not no_fold)
+        view.print_tree(out, forest.nodes(), fold=not no_fold)
     return report.status

@@ -6,11 +6,13 @@ drawn on a terminal.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
+from itertools import chain, repeat
+from operator import attrgetter, le, sub
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..resources import NS_TYPES
-from ..tree import NO_PARENT, Node, Share
+from ..tree import NO_PARENT, Forest, Node, Share
 from .columns import Column
 from .text import TIMES, Encoded, escape_human, escape_raw
 
@@ -45,75 +47,71 @@ _NAMESPACES = tuple(ns.cli_name for ns in NS_TYPES)
 # -------------------------------------------------------------------------- JSON
 
 
-def document(
-    roots: Sequence[Node], types: Sequence[str], missing: Iterable[tuple[int, str]]
-) -> Encoded:
+def document(forest: Forest, missing: Iterable[tuple[int, str]]) -> Encoded:
     """The ``-J`` document: every process, nested, never folded.
 
     Each node is ``{"pid", "tid", "ppid", "comm", "shares", "absent", "shares_with",
-    "unknown", "threads", "children"}``, written as text in one pass: the answers
-    are one tuple for every node that answers alike (see :func:`kcmpctl.tree.build`),
-    encoded once.
+    "unknown", "threads", "children"}``, written as text straight from the forest's
+    lists: the answers once for each tuple of them (nodes mostly answer alike), the
+    holders through one template for each set of types named, each node's fields in
+    one format, and the nesting from the depths.
     """
     import json
     from json.encoder import encode_basestring as string  # json.dumps' own, not ASCII
 
+    keys = [string(t) for t in forest.types]
     literal = {s: json.dumps(s.json) for s in Share}
-    # By the id of a shares tuple (the nodes hold theirs while the text is written):
-    # its text, its keys, and its "shares_with" as %-templates by the types that
-    # name a holder.
-    answers: dict[int, tuple[str, list[tuple[str, str]], dict[tuple[str, ...], str]]] = {}
-
-    def fields(node: Node) -> str:
-        """The node's text up to its threads, ``"threads": [`` included."""
-        shares = node.shares
-        known = answers.get(id(shares))
-        if known is None:
-            keys = [(string(t), t) for t, _ in shares]
-            values = [f"{k}: {literal[s]}" for (k, _), (_, s) in zip(keys, shares, strict=True)]
-            absent = [k for (k, _), (_, s) in zip(keys, shares, strict=True) if s is Share.NONE]
-            answered = f'"shares": {{{", ".join(values)}}}, "absent": [{", ".join(absent)}]'
-            known = answers[id(shares)] = (answered, keys, {})
-        answered, keys, templates = known
-        holders = dict(node.shares_with)
-        held = tuple(holders)
-        template = templates.get(held)
-        if template is None:
-            template = templates[held] = ", ".join(
-                k.replace("%", "%%") + (f": %({t})d" if t in holders else ": null")
-                for k, t in keys
-            )
-        with_ = template % holders
-        return (
-            f'{{"pid": {node.pid}, "tid": {"null" if node.tid is None else node.tid},'
-            f' "ppid": {node.ppid}, "comm": {string(node.comm)}, {answered},'
-            f' "shares_with": {{{with_}}},'
-            f' "unknown": {"null" if node.unknown is None else string(node.unknown)},'
-            ' "threads": ['
+    # The answers' text, by the id of each distinct shares tuple (the forest holds
+    # them while the text is written).
+    answered: dict[int, str] = {}
+    for shares in {id(s): s for s in forest.shares}.values():
+        values = ", ".join(f"{k}: {literal[s]}" for k, (_, s) in zip(keys, shares, strict=True))
+        absent = ", ".join(k for k, (_, s) in zip(keys, shares, strict=True) if s is Share.NONE)
+        answered[id(shares)] = f'"shares": {{{values}}}, "absent": [{absent}]'
+    size = len(forest.subjects)
+    with_ = [", ".join(f"{k}: null" for k in keys)] * size
+    for held, places, holders in forest.holders:
+        template = ", ".join(
+            k.replace("%", "%%") + (": %d" if t in held else ": null")
+            for k, t in zip(keys, forest.types, strict=True)
         )
-
-    pieces = ['{"types": ', json.dumps(list(types), ensure_ascii=False), ', "tree": [']
-    # Depth first without recursion (a chain of processes may be deeper than
-    # Python's stack): each frame is the nodes still to write in one list, what
-    # closes the list, and whether one of them was written.
-    frames: list[tuple[Iterator[Node], str, list[bool]]] = [(iter(roots), "]", [False])]
-    while frames:
-        nodes, close, started = frames[-1]
-        node = next(nodes, None)
-        if node is None:
-            frames.pop()
-            pieces.append(close)
-            continue
-        if started[0]:
-            pieces.append(", ")
-        started[0] = True
-        pieces.append(fields(node))
-        if not node.threads and not node.children:
-            pieces.append('], "children": []}')
-            continue
-        frames.append((iter(node.children), "]}", [False]))
-        frames.append((iter(node.threads), '], "children": [', [False]))
-    pieces.append(', "missing": ')
+        for k, text in zip(places, map(template.__mod__, holders), strict=True):
+            with_[k] = text
+    unknown = ["null"] * size
+    for k, why in forest.unknown.items():
+        unknown[k] = string(why)
+    subjects = forest.subjects
+    # A process's "tid" is null; a thread's, its own.
+    tids = ["null"] * forest.processes + [str(s.tid) for s in subjects[forest.processes :]]
+    heads = [
+        f'{{"pid": {s.pid}, "tid": {t}, "ppid": {s.ppid}, "comm": {string(s.comm)},'
+        f' {answered[id(a)]}, "shares_with": {{{w}}}, "unknown": {u}, "threads": ['
+        for s, t, a, w, u in zip(subjects, tids, forest.shares, with_, unknown, strict=True)
+    ]
+    # Threads have neither threads nor children; each process's are written in it.
+    threads = {
+        pid: ", ".join([heads[k] + '], "children": []}' for k in places])
+        for pid, places in forest.threads.items()
+    }
+    # Depth first: a process opens its children's list, and as many lists close
+    # after it as the next process is less deep (after the last, all); a process
+    # follows another as its sibling (", ") unless it is its first child.
+    depth = forest.depth
+    closes = list(map(sub, depth, [*map(sub, depth[1:], repeat(1)), -1]))
+    tails = {n: '], "children": [' + "]}" * n for n in set(closes)}
+    seps = map(("", ", ").__getitem__, map(le, depth, [-1, *depth]))
+    pieces = ['{"types": ', json.dumps(list(forest.types), ensure_ascii=False), ', "tree": [']
+    processes = subjects[: forest.processes]
+    pieces += chain.from_iterable(
+        zip(
+            seps,
+            heads[: forest.processes],
+            map(threads.get, map(attrgetter("pid"), processes), repeat("")),
+            map(tails.__getitem__, closes),
+            strict=True,
+        )
+    )
+    pieces.append('], "missing": ')
     pieces.append(
         json.dumps([{"pid": pid, "reason": why} for pid, why in missing], ensure_ascii=False)
     )
