@@ -385,6 +385,8 @@ class Row(NamedTuple):
     uid: int | None
     user: str | None
     kthread: bool
+    #: its parent process (a thread's: its process's), as selection read it
+    ppid: int = 0
 
 
 class Matrix(NamedTuple):
@@ -560,6 +562,7 @@ def build(
                     t.uid,
                     user(t.uid),
                     t.kthread,
+                    t.ppid,
                 )
             )
             for t in tasks

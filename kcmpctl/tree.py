@@ -19,7 +19,7 @@ import enum
 from collections.abc import Container, Iterable, Mapping, Sequence
 from itertools import chain, compress, repeat
 from operator import eq, gt, is_, le, lt, or_
-from typing import NamedTuple, cast
+from typing import TYPE_CHECKING, NamedTuple, cast
 
 
 class Share(enum.Enum):
@@ -56,9 +56,28 @@ class Grouping(NamedTuple):
     skipped: Mapping[int, str]
 
 
+if TYPE_CHECKING:
+    from typing import Protocol
+
+    class Subject(Protocol):
+        """A compared task as the tree reads it: a :class:`Task`, or one of matrix's
+        rows (:class:`kcmpctl.matrix.Row`), which say the same."""
+
+        @property
+        def id(self) -> int: ...
+        @property
+        def pid(self) -> int: ...
+        @property
+        def ppid(self) -> int: ...
+        @property
+        def tid(self) -> int | None: ...
+        @property
+        def comm(self) -> str: ...
+
+
 class Task(NamedTuple):
-    """A compared task as the tree places it (made four times as fast as a frozen
-    dataclass, and a tree makes one a process).
+    """A compared task as the tree places it (``tree`` itself passes matrix's rows,
+    which say the same: no object is made again for each process).
 
     ``id`` is the ID the groupings name it by (the PID, or the TID with threads).
     """
@@ -77,8 +96,8 @@ class Node(NamedTuple):
     A thread's parent is its process.  ``shares`` holds one answer per type, in the
     order asked for; ``shares_with`` names, per type the process is not known to share
     with its parent (it does not, or the parent was not compared, or there is none),
-    the nearest other process (or thread) that holds the same object.  (A named tuple,
-    as :class:`Task`, for the same reason.)
+    the nearest other process (or thread) that holds the same object.  (A named tuple:
+    made four times as fast as a frozen dataclass.)
     """
 
     pid: int
@@ -128,7 +147,7 @@ class Forest(NamedTuple):
     """
 
     types: tuple[str, ...]
-    subjects: list[Task]
+    subjects: list[Subject]
     #: the first this many subjects are processes, in depth-first order
     processes: int
     #: each process's depth in the tree (0: a root), in the same order
@@ -191,7 +210,7 @@ class Forest(NamedTuple):
 
 
 def build(
-    tasks: Sequence[Task],
+    tasks: Sequence[Subject],
     groupings: Sequence[Grouping],
     shown: Iterable[int],
     *,
@@ -202,7 +221,7 @@ def build(
 
 
 def annotate(
-    tasks: Sequence[Task],
+    tasks: Sequence[Subject],
     groupings: Sequence[Grouping],
     shown: Iterable[int],
     *,
@@ -219,9 +238,9 @@ def annotate(
     """
     # Each process's task compared for it (the leader's, first), and its parent.
     rep = {task.pid: task for task in tasks}
-    members: dict[int, list[Task]] = {}
+    members: dict[int, list[Subject]] = {}
     if len(rep) < len(tasks):
-        by_pid: dict[int, list[Task]] = {}
+        by_pid: dict[int, list[Subject]] = {}
         for task in tasks:
             by_pid.setdefault(task.pid, []).append(task)
         skipped: dict[int, str] = {}
@@ -302,7 +321,7 @@ def annotate(
     )
 
 
-def _representative(members: Sequence[Task], skipped: Mapping[int, str]) -> Task:
+def _representative(members: Sequence[Subject], skipped: Mapping[int, str]) -> Subject:
     """The task a process is compared through: its leader, else its first compared
     thread (a leader that exited while its threads run has NULL objects)."""
     for task in members:
@@ -312,7 +331,7 @@ def _representative(members: Sequence[Task], skipped: Mapping[int, str]) -> Task
 
 
 def _answers(
-    subjects: Sequence[Task],
+    subjects: Sequence[Subject],
     against: Sequence[int | None],
     groupings: Sequence[Grouping],
     nearest: _Nearest,

@@ -90,7 +90,7 @@ def tree(
         raise click.UsageError("-o chooses the fields of -r")
     from .. import procs
     from ..errors import explain
-    from ..tree import Grouping, Task, annotate
+    from ..tree import Grouping, annotate
 
     resources = flatten(types) or list(TYPE_GROUPS["all"])
     named = flatten(pids)
@@ -110,12 +110,8 @@ def tree(
         else procs.Selection(tasks=[], missing=[])
     )
     selection = procs.Selection(tasks=shown.tasks + hidden.tasks, missing=shown.missing)
-    with compared(out, selection, resources, threads=threads, freeze=freeze) as (
-        result,
-        selection,
-    ):
-        ppid = {t.pid: t.ppid for t in selection.tasks}
-    tasks = [Task(row.id, row.pid, ppid.get(row.pid, 0), row.tid, row.comm) for row in result.rows]
+    with compared(out, selection, resources, threads=threads, freeze=freeze) as (result, _):
+        pass
     groupings = [
         Grouping(
             r.resource.cli_name,
@@ -125,7 +121,7 @@ def tree(
         )
         for r in result.results
     ]
-    forest = annotate(tasks, groupings, selected, threads=threads)
+    forest = annotate(result.rows, groupings, selected, threads=threads)
 
     report = Report()
     for skip in result.missing:
