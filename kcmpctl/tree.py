@@ -19,7 +19,7 @@ import enum
 from collections.abc import Container, Iterable, Mapping, Sequence
 from itertools import chain, compress, repeat
 from operator import eq, gt, is_, le, lt, or_
-from typing import TYPE_CHECKING, NamedTuple, cast
+from typing import TYPE_CHECKING, cast
 
 
 class Share(enum.Enum):
@@ -40,20 +40,32 @@ class Share(enum.Enum):
         return None
 
 
-class Grouping(NamedTuple):
+class Grouping:
     """One type's answer over every compared task: objects in kcmp's order.
 
-    The tree's results are named tuples, not frozen dataclasses: each dataclass
-    costs ~1.4 ms to define when tree starts, and dataclasses must be imported.
+    The tree's records are plain classes with slots: a named tuple costs ~0.4 ms to
+    define when tree starts, a frozen dataclass ~1.4 ms and the dataclasses module.
     """
 
-    type: str
-    #: one tuple of task IDs per object
-    classes: tuple[tuple[int, ...], ...]
-    #: tasks with no object of this type
-    absent: tuple[int, ...]
-    #: tasks not compared, with the reason
-    skipped: Mapping[int, str]
+    __slots__ = ("absent", "classes", "skipped", "type")
+
+    def __init__(
+        self,
+        type_: str,
+        classes: tuple[tuple[int, ...], ...],
+        absent: tuple[int, ...],
+        skipped: Mapping[int, str],
+    ) -> None:
+        self.type = type_
+        #: one tuple of task IDs per object
+        self.classes = classes
+        #: tasks with no object of this type
+        self.absent = absent
+        #: tasks not compared, with the reason
+        self.skipped = skipped
+
+    def __repr__(self) -> str:
+        return f"Grouping({self.type!r}, {self.classes!r}, {self.absent!r}, {self.skipped!r})"
 
 
 if TYPE_CHECKING:
@@ -75,41 +87,71 @@ if TYPE_CHECKING:
         def comm(self) -> str: ...
 
 
-class Task(NamedTuple):
+class Task:
     """A compared task as the tree places it (``tree`` itself passes matrix's rows,
     which say the same: no object is made again for each process).
 
     ``id`` is the ID the groupings name it by (the PID, or the TID with threads).
     """
 
-    id: int
-    pid: int
-    ppid: int
-    #: the thread's ID when the task stands for a thread rather than its process
-    tid: int | None
-    comm: str
+    __slots__ = ("comm", "id", "pid", "ppid", "tid")
+
+    def __init__(self, id_: int, pid: int, ppid: int, tid: int | None, comm: str) -> None:
+        self.id = id_
+        self.pid = pid
+        self.ppid = ppid
+        #: the thread's ID when the task stands for a thread rather than its process
+        self.tid = tid
+        self.comm = comm
+
+    def __repr__(self) -> str:
+        return f"Task({self.id}, {self.pid}, {self.ppid}, {self.tid}, {self.comm!r})"
 
 
-class Node(NamedTuple):
+class Node:
     """A process (or a thread of one) and what it shares with its parent in the tree.
 
     A thread's parent is its process.  ``shares`` holds one answer per type, in the
     order asked for; ``shares_with`` names, per type the process is not known to share
     with its parent (it does not, or the parent was not compared, or there is none),
-    the nearest other process (or thread) that holds the same object.  (A named tuple:
-    made four times as fast as a frozen dataclass.)
+    the nearest other process (or thread) that holds the same object.  Made for the
+    drawn tree and ``-r`` (:meth:`Forest.nodes`); ``-J`` is written without them.
     """
 
-    pid: int
-    ppid: int
-    tid: int | None
-    comm: str
-    shares: tuple[tuple[str, Share], ...]
-    shares_with: tuple[tuple[str, int], ...]
-    #: why some answer is unknown: the process or its parent was not compared
-    unknown: str | None
-    children: tuple[Node, ...] = ()
-    threads: tuple[Node, ...] = ()
+    __slots__ = (
+        "children",
+        "comm",
+        "pid",
+        "ppid",
+        "shares",
+        "shares_with",
+        "threads",
+        "tid",
+        "unknown",
+    )
+
+    def __init__(
+        self,
+        pid: int,
+        ppid: int,
+        tid: int | None,
+        comm: str,
+        shares: tuple[tuple[str, Share], ...],
+        shares_with: tuple[tuple[str, int], ...],
+        unknown: str | None,
+        children: tuple[Node, ...] = (),
+        threads: tuple[Node, ...] = (),
+    ) -> None:
+        self.pid = pid
+        self.ppid = ppid
+        self.tid = tid
+        self.comm = comm
+        self.shares = shares
+        self.shares_with = shares_with
+        #: why some answer is unknown: the process or its parent was not compared
+        self.unknown = unknown
+        self.children = children
+        self.threads = threads
 
     def share(self, type_: str) -> Share:
         return dict(self.shares)[type_]
@@ -139,30 +181,54 @@ _FEW_ASKING = 8
 HolderGroup = tuple[tuple[str, ...], list[int], list[tuple[int, ...]]]
 
 
-class Forest(NamedTuple):
+class Forest:
     """The annotated tree as lists over its subjects: the processes shown, depth
     first from each root (each before its children), then the other threads of each
     (with *threads*).  :meth:`nodes` makes the :class:`Node` tree of them; ``-J`` is
     written straight from the lists (:func:`kcmpctl.render.tree.document`).
     """
 
-    types: tuple[str, ...]
-    subjects: list[Subject]
-    #: the first this many subjects are processes, in depth-first order
-    processes: int
-    #: each process's depth in the tree (0: a root), in the same order
-    depth: list[int]
-    #: the PIDs of each process's children shown, where it has some
-    children: Mapping[int, list[int]]
-    #: the places (in *subjects*) of each process's other threads, where it has some
-    threads: Mapping[int, list[int]]
-    #: each subject's answers, one per type; alike answers are one tuple
-    shares: list[tuple[tuple[str, Share], ...]]
-    #: the subjects that name a nearest holder, by the types they name one of: those
-    #: types, the subjects (places in *subjects*), and their holders in type order
-    holders: list[HolderGroup]
-    #: why some answer of a subject is unknown, by place
-    unknown: Mapping[int, str]
+    __slots__ = (
+        "children",
+        "depth",
+        "holders",
+        "processes",
+        "shares",
+        "subjects",
+        "threads",
+        "types",
+        "unknown",
+    )
+
+    def __init__(
+        self,
+        types: tuple[str, ...],
+        subjects: list[Subject],
+        processes: int,
+        depth: list[int],
+        children: Mapping[int, list[int]],
+        threads: Mapping[int, list[int]],
+        shares: list[tuple[tuple[str, Share], ...]],
+        holders: list[HolderGroup],
+        unknown: Mapping[int, str],
+    ) -> None:
+        self.types = types
+        self.subjects = subjects
+        #: the first this many subjects are processes, in depth-first order
+        self.processes = processes
+        #: each process's depth in the tree (0: a root), in the same order
+        self.depth = depth
+        #: the PIDs of each process's children shown, where it has some
+        self.children = children
+        #: the places (in *subjects*) of each process's other threads, where it has some
+        self.threads = threads
+        #: each subject's answers, one per type; alike answers are one tuple
+        self.shares = shares
+        #: the subjects that name a nearest holder, by the types they name one of:
+        #: those types, the subjects (places in *subjects*), their holders in order
+        self.holders = holders
+        #: why some answer of a subject is unknown, by place
+        self.unknown = unknown
 
     def nodes(self) -> tuple[Node, ...]:
         """The forest as :class:`Node` trees, one per root."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from itertools import chain, repeat
 from operator import attrgetter, le, sub
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from ..resources import NS_TYPES
 from ..tree import NO_PARENT, Forest, Node, Share
@@ -145,15 +145,21 @@ def print_raw(out: Terminal, roots: Sequence[Node], columns: Sequence[Column]) -
 # ------------------------------------------------------------------------ people
 
 
-class Line(NamedTuple):
+class Line:
     """One line of the drawn tree: a node, or a run of identical siblings folded."""
 
-    node: Node
-    #: the PIDs (TIDs) folded into this line, the node's own first; one when not folded
-    ids: tuple[int, ...]
-    #: whether the node's parent in the tree is not its real parent (it is a root)
-    parent_hidden: bool
-    children: tuple[Line, ...]
+    __slots__ = ("children", "ids", "node", "parent_hidden")
+
+    def __init__(
+        self, node: Node, ids: tuple[int, ...], parent_hidden: bool, children: tuple[Line, ...]
+    ) -> None:
+        self.node = node
+        #: the PIDs (TIDs) folded into this line, the node's own first; one when not
+        #: folded
+        self.ids = ids
+        #: whether the node's parent in the tree is not its real parent (it is a root)
+        self.parent_hidden = parent_hidden
+        self.children = children
 
 
 def lines(roots: Sequence[Node], *, fold: bool) -> list[Line]:
