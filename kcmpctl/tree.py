@@ -633,6 +633,9 @@ class _Nearest:
         self._found: dict[tuple[int, ...], dict[int, int]] = {}
         self._kids: dict[int, list[int]] | None = None
         self._near: dict[tuple[int, tuple[int, ...]], int] = {}
+        #: each class met by :meth:`holders`: its lowest member if its members are
+        #: siblings, else None
+        self._siblings: dict[tuple[int, ...], int | None] = {}
 
     def of(self, cls: tuple[int, ...]) -> dict[int, int]:
         """Each member of *cls* with its nearest other member."""
@@ -652,12 +655,19 @@ class _Nearest:
         two steps from every other, and the tie goes to the lower ID.
         """
         parent = self._parent.get
+        seen = self._siblings
         lowest: dict[int, int] = {}
         for n in set(places):
             cls = classes[n]
-            up = parent(cls[0])
-            if up is not None and list(map(parent, cls)).count(up) == len(cls):
-                lowest[n] = min(cls)
+            low = seen.get(cls, -1)
+            if low == -1:
+                # -1: not seen yet; None: not siblings (files and fs mostly have the
+                # same classes: each is looked at once).
+                up = parent(cls[0])
+                siblings = up is not None and list(map(parent, cls)).count(up) == len(cls)
+                low = seen[cls] = min(cls) if siblings else None
+            if low is not None:
+                lowest[n] = low
         found: list[int | None] = list(map(lowest.get, places))
         # The lowest member itself, and the members of other classes, are answered
         # one by one.
