@@ -319,8 +319,6 @@ def annotate(
                 rep[pid] = _representative(several, skipped)
                 members[pid] = several
     ppid_of = {pid: task.ppid for pid, task in rep.items()}
-    for pid, several in members.items():
-        ppid_of[pid] = several[0].ppid
 
     shown_set = rep.keys() & set(shown)
     children: dict[int, list[int]] = {}
@@ -334,10 +332,7 @@ def annotate(
 
     # Who is next to whom, for "the nearest other holder": processes along parent
     # links (hidden parents included), threads beside their process's representative.
-    if threads:
-        parent_of = {rep[pid].id: rep[ppid].id for pid, ppid in ppid_of.items() if ppid in rep}
-    else:  # a process is named by its PID
-        parent_of = {pid: ppid for pid, ppid in ppid_of.items() if ppid in rep}
+    parent_of = {rep[pid].id: rep[ppid].id for pid, ppid in ppid_of.items() if ppid in rep}
     for pid, several in members.items():
         for task in several:
             if task is not rep[pid]:
@@ -451,20 +446,20 @@ def _answers(
         asking: list[int] = []
         holders: list[int] = []
         column: list[int]
+        # The tasks without an object, written _NONE below (unless already).
+        without = absent
         if len(classes) == held:
             # Every object has one holder (or none): nobody shares with anybody.
             if classes and len(absent) > len(classes):
                 # Mostly none (sysvsem): the few holders written in, not the many
-                # without.  Those not compared are written last.
+                # without.
                 column = [_NONE] * size
                 for place in map(at.get, chain.from_iterable(classes)):
                     if place is not None:
                         column[place] = _NO
-                for k in estranged:
-                    if column[k] == _NO:
-                        column[k] = _UNKNOWN
-                return not_compared(column, estranged, unknown), asking, holders
-            column = [_NO if classes else _NONE] * size
+                without = ()
+            else:
+                column = [_NO if classes else _NONE] * size
         elif len(classes) == 1 and not absent:
             # One object held by every compared task (a namespace, mostly): shared
             # with the parent wherever the parent was compared too; elsewhere the
@@ -494,23 +489,21 @@ def _answers(
                     list(map(ids.__getitem__, asking)),
                     list(map(mine.__getitem__, asking)),
                 )
-        # No saying under a parent not compared (or none), but nothing to share
-        # without an object (every compared task, where there are no classes) ...
+        # Nothing to share without an object (every compared task, where there are
+        # no classes); no saying under a parent not compared (or none) ...
         if classes:
-            for k in estranged:
-                column[k] = _UNKNOWN
-            for place in map(at.get, absent):
+            for place in map(at.get, without):
                 if place is not None:
                     column[place] = _NONE
-        return not_compared(column, estranged, unknown), asking, holders
-
-    def not_compared(column: list[int], estranged: list[int], unknown: list[int]) -> list[int]:
-        # ... and no saying where not compared.
+            for k in estranged:
+                if column[k] != _NONE:
+                    column[k] = _UNKNOWN
         unsure.update(estranged)
+        # ... and no saying where not compared.
         for k in unknown:
             column[k] = _UNKNOWN
         unsure.update(unknown)
-        return column
+        return column, asking, holders
 
     columns: list[list[int]] = []
     named: list[tuple[str, list[int], list[int]]] = []
