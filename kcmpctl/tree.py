@@ -626,8 +626,8 @@ class _Nearest:
         self._found: dict[tuple[int, ...], dict[int, int]] = {}
         self._kids: dict[int, list[int]] | None = None
         self._near: dict[tuple[int, tuple[int, ...]], int] = {}
-        #: each class met by :meth:`holders`: its lowest member if its members are
-        #: siblings, else None
+        #: each class looked at: its lowest member if its members are siblings, else
+        #: None (:meth:`_lowest_sibling`)
         self._siblings: dict[tuple[int, ...], int | None] = {}
 
     def of(self, cls: tuple[int, ...]) -> dict[int, int]:
@@ -647,18 +647,9 @@ class _Nearest:
         most common by far, are answered without a step per member: each member is
         two steps from every other, and the tie goes to the lower ID.
         """
-        parent = self._parent.get
-        seen = self._siblings
         lowest: dict[int, int] = {}
         for n in set(places):
-            cls = classes[n]
-            low = seen.get(cls, -1)
-            if low == -1:
-                # -1: not seen yet; None: not siblings (files and fs mostly have the
-                # same classes: each is looked at once).
-                up = parent(cls[0])
-                siblings = up is not None and list(map(parent, cls)).count(up) == len(cls)
-                low = seen[cls] = min(cls) if siblings else None
+            low = self._lowest_sibling(classes[n])
             if low is not None:
                 lowest[n] = low
         found: list[int | None] = list(map(lowest.get, places))
@@ -674,6 +665,17 @@ class _Nearest:
             else:
                 found[k] = sorted(cls)[1]
         return cast("list[int]", found)  # every one answered now
+
+    def _lowest_sibling(self, cls: tuple[int, ...]) -> int | None:
+        """The lowest member of *cls* if its members are siblings (one parent, known),
+        else None.  Kept by class: files and fs mostly hold the same classes."""
+        if cls in self._siblings:
+            return self._siblings[cls]
+        parent = self._parent.get
+        up = parent(cls[0])
+        siblings = up is not None and list(map(parent, cls)).count(up) == len(cls)
+        low = self._siblings[cls] = min(cls) if siblings else None
+        return low
 
     def near(self, member: int, cls: tuple[int, ...], holders: Container[int]) -> int:
         """*member*'s nearest other member of *cls* (whose members are *holders*),
@@ -724,11 +726,11 @@ class _Nearest:
         return chain
 
     def _nearest(self, cls: tuple[int, ...]) -> dict[int, int]:
-        parents = {self._parent.get(m) for m in cls}
-        if len(parents) == 1 and None not in parents:
+        low = self._lowest_sibling(cls)
+        if low is not None:
             # Siblings (workers of one parent, threads of one process): each is two
             # steps from every other, and the tie goes to the lower ID.
-            low, second = sorted(cls)[:2]
+            second = sorted(cls)[1]
             return {m: second if m == low else low for m in cls}
         chains = [self._chain(m) for m in cls]
         # below[ancestor]: the two nearest (distance, member) under it, nearest first
