@@ -98,7 +98,6 @@ def matrix(
                 {row.pid for row in result.rows} if out.mode == "json" else view.shown_pids(result)
             )
             details = procs.details([t for t in selection.tasks if t.pid in shown])
-        ppid = {t.pid: t.ppid for t in selection.tasks}
 
     report = Report()
     for skip in result.missing:
@@ -116,7 +115,7 @@ def matrix(
     if dot:
         from ..render.dot import matrix_graph
 
-        out.write(matrix_graph(result, ppid))
+        out.write(matrix_graph(result))
     elif out.mode == "json":
         out.json(view.document(result, details, stream=True))
     elif out.mode != "quiet" and result.rows:  # none: an empty grid would say nothing

@@ -43,17 +43,16 @@ def _attrs(**values: str) -> str:
 # ------------------------------------------------------------------------ matrix
 
 
-def matrix_graph(matrix: Matrix, ppid: Mapping[int, int]) -> str:
+def matrix_graph(matrix: Matrix) -> str:
     """One panel per type: every process a node, each group of two or more a box
-    around its members, edges from parent to child along the process tree.
-
-    *ppid* maps each selected process's PID to its parent's.  With ``--threads`` a
-    thread's edge comes from its process.
+    around its members, edges from parent to child along the process tree (each
+    row's parent, as selection read it).  With ``--threads`` a thread's edge comes
+    from its process.
     """
     from ..typeinfo import object_of
 
     rows = matrix.by_id()
-    parent = {row.id: _tree_parent(row, rows, ppid) for row in matrix.rows}
+    parent = {row.id: _tree_parent(row, rows) for row in matrix.rows}
     out = ["digraph kcmpctl {", *_HEAD, "  node [shape=box];"]
     for t, result in enumerate(matrix.results):
         name = result.resource.cli_name
@@ -79,11 +78,10 @@ def matrix_graph(matrix: Matrix, ppid: Mapping[int, int]) -> str:
     return "\n".join(out) + "\n"
 
 
-def _tree_parent(row: Row, rows: Mapping[int, Row], ppid: Mapping[int, int]) -> int | None:
+def _tree_parent(row: Row, rows: Mapping[int, Row]) -> int | None:
     if row.tid is not None and row.id != row.pid:
         return row.pid if row.pid in rows else None
-    up = ppid.get(row.pid)
-    return up if up in rows else None
+    return row.ppid if row.ppid in rows else None
 
 
 def _node(t: int, row: Row, note: str | None = None, style: str | None = None) -> str:
