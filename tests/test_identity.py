@@ -109,3 +109,42 @@ def test_a_thread_id_of_a_process_whose_leader_exited(family: Spawn, kcmpctl: Ru
     assert [row["pid"] for row in doc["processes"]] == [p]  # type: ignore[attr-defined]
     (vm,) = doc["resources"]  # type: ignore[misc]
     assert vm["order"] == [p]
+
+
+@pytest.mark.parametrize("many", [False, True], ids=["few", "split"])
+def test_owners_are_read_only_when_asked(
+    family: Spawn, monkeypatch: pytest.MonkeyPatch, many: bool
+) -> None:
+    """tree shows no owner: its selection asks the kernel no uid, unless -u selects
+    by it.  (*many*: the stats read by two processes, as from 256 on.)"""
+    if many:
+        monkeypatch.setattr(procs, "SPLIT_MIN", 1)
+    fam = family("fork:c")
+    p, c = fam.pid, fam["c"]
+    unasked = procs.select_tasks(pids=[p, c], owners=False)
+    try:
+        assert [(t.pid, t.uid) for t in unasked.tasks] == [(p, None), (c, None)]
+    finally:
+        unasked.close()
+    asked = procs.select_tasks(pids=[p, c], users=[os.geteuid()], owners=False)
+    try:
+        assert [(t.pid, t.uid) for t in asked.tasks] == [(p, os.geteuid()), (c, os.geteuid())]
+    finally:
+        asked.close()
+    other = procs.select_tasks(pids=[p, c], users=[os.geteuid() + 1], owners=False)
+    try:
+        assert other.tasks == []
+    finally:
+        other.close()
+
+
+def test_tree_selects_by_owner(family: Spawn, kcmpctl: Run) -> None:
+    fam = family("fork:c")
+    p, c = fam.pid, fam["c"]
+    status, out, _ = kcmpctl("tree", "-J", "-t", "files", str(p), "-u", str(os.geteuid()))
+    assert status == 0
+    (root,) = json.loads(out)["tree"]
+    assert (root["pid"], [child["pid"] for child in root["children"]]) == (p, [c])
+    status, out, _ = kcmpctl("tree", "-J", "-t", "files", str(p), "-u", str(os.geteuid() + 1))
+    assert status == 1
+    assert json.loads(out)["tree"] == []

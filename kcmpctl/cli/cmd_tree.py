@@ -94,18 +94,22 @@ def tree(
 
     resources = flatten(types) or list(TYPE_GROUPS["all"])
     named = flatten(pids)
+    # A tree shows no owners: they are read only where -u selects by them, or where
+    # the scan guesses by them which processes kcmp refuses (without CAP_SYS_PTRACE).
+    owners = not procs.ptrace_capable()
     shown = procs.select_tasks(
         pids=named or None,
         users=list(users) or None,
         command=command,
         tree=root,
         threads=threads,
+        owners=owners,
     )
     # Each process is compared with its parent, shown or not.
     selected = {t.pid for t in shown.tasks}
     parents = sorted({t.ppid for t in shown.tasks if t.ppid and t.ppid not in selected})
     hidden = (
-        procs.select_tasks(pids=parents, threads=threads)
+        procs.select_tasks(pids=parents, threads=threads, owners=owners)
         if parents
         else procs.Selection(tasks=[], missing=[])
     )
