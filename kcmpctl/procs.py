@@ -1124,10 +1124,15 @@ def select_tasks(
         opened.pop(pid) if pid in opened else _open_pidfd(pid, pid) if early else None
         for pid in candidates
     ]
-    found_all = _read_stats(candidates, pidfds, owners)
+    # Where the pidfds come after the stats (a filter, or more candidates than fds),
+    # the owners of the tasks kept are asked after them, through the pidfd: one ioctl
+    # each, where the stat's owner is root's for every root-owned candidate and status
+    # has to be read (a non-dumpable process's entries belong to root).
+    later = owners and not early and uid_set is None and not threads
+    found_all = _read_stats(candidates, pidfds, owners and not later)
     for pid, pidfd, found in zip(candidates, pidfds, found_all, strict=True):
         st, uid = found if found is not None else (None, None)
-        if st is not None and (uid is not None or not owners) and st.pid == pid:
+        if st is not None and (uid is not None or not owners or later) and st.pid == pid:
             stats[pid] = (st, pidfd, uid)
             continue
         # Gone, or a thread ID: it names a thread's /proc entry but is not a process.
@@ -1174,7 +1179,27 @@ def select_tasks(
                 tasks.append(_make_task(pid, tid, tst, None, uid, thread=True))
     if not early:
         tasks = _bind(tasks, tick, budget, missing, set(named) if named is not None else None)
+    if later:
+        for task in tasks:
+            task.uid = _owner(task)
     return Selection(tasks=tasks, missing=missing, aliases=aliases)
+
+
+def _owner(task: Task) -> int | None:
+    """The effective uid of a selected process: told by its pidfd, else the owner of
+    /proc/PID (status where that is root); ``None`` if it is gone since selection."""
+    if task.pidfd is not None:
+        uid = pidfd_euid(task.pidfd)
+        if uid is not None:
+            return uid
+    uid = owner_uid(task.pid)
+    if uid == 0:
+        try:
+            uid = _status_field(task.pid, b"Uid:", 1)
+        except OSError:
+            uid = None
+    # Read through the PID: it must still be the process selected.
+    return None if uid is None or task.gone() else uid
 
 
 #: Processes from which selection reads their stats in two processes at once: fork()

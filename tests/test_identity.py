@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Callable
 
 import pytest
@@ -38,6 +39,10 @@ def test_a_process_that_is_not_dumpable_is_shown_with_its_own_uid(
     # -u selects by it too.
     _, doc = matrix_json(kcmpctl, "-u", str(NOBODY), "--tree", str(fam.pid))
     assert [p["pid"] for p in doc["processes"]] == [fam.pid]  # type: ignore[attr-defined]
+    # A filter reads the stats first and asks the owners of those kept after.
+    _, doc = matrix_json(kcmpctl, "--tree", str(fam.pid))
+    (row,) = doc["processes"]  # type: ignore[misc]
+    assert row["uid"] == NOBODY
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="making a process of another uid needs root")
@@ -148,3 +153,34 @@ def test_tree_selects_by_owner(family: Spawn, kcmpctl: Run) -> None:
     status, out, _ = kcmpctl("tree", "-J", "-t", "files", str(p), "-u", str(os.geteuid() + 1))
     assert status == 1
     assert json.loads(out)["tree"] == []
+
+
+@pytest.mark.parametrize("pidfds", [True, False], ids=["pidfds", "start-times"])
+def test_a_filter_asks_the_owners_of_the_processes_kept(
+    family: Spawn, monkeypatch: pytest.MonkeyPatch, pidfds: bool
+) -> None:
+    """Selected by a filter, processes get their pidfds after their stats are read,
+    and their owners after that: through the pidfd, or without one (no fd left)
+    through /proc, checked against the start time read first."""
+    fam = family("fork:c")
+    p, c = fam.pid, fam["c"]
+    asked: list[int] = []
+    status_field = procs._status_field
+
+    def counted(tid: int, key: bytes, *args: int) -> int:
+        if key == b"Uid:":
+            asked.append(tid)
+        return status_field(tid, key, *args)
+
+    monkeypatch.setattr(procs, "_status_field", counted)
+    if not pidfds:
+        monkeypatch.setattr(procs, "pidfd_budget", lambda wanted=None: 0)
+        time.sleep(0.05)  # a clock tick after the family started: told by start time
+    selection = procs.select_tasks(tree=p)
+    try:
+        assert [(t.pid, t.uid) for t in selection.tasks] == [(p, os.geteuid()), (c, os.geteuid())]
+        assert all((t.pidfd is not None) == pidfds for t in selection.tasks)
+        # Status only for the kept, where neither the pidfd nor /proc's owner tells.
+        assert set(asked) <= {p, c}
+    finally:
+        selection.close()
