@@ -15,7 +15,8 @@ all alike, whole processes through the runstat launcher:
 Each tree run is checked: every family member shares its fd table and fs_struct with
 its parent (the spawner) or else names a holder from its own family.  Prints median
 wall and CPU times (user + system, of the command and the workers it waited for:
-what a loaded machine disturbs least), peak RSS and the ratios tree/matrix per pair.
+what a loaded machine disturbs least), peak RSS and the ratios tree/matrix per pair:
+of the medians, and the median of the ratios run by run.
 """
 
 from __future__ import annotations
@@ -141,20 +142,31 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(f"tree's answers checked against the families in all {3 * args.runs} tree runs\n")
     print(
         f"{'command':<26} {'median s':>9} {'min s':>7} {'CPU s':>7} {'peak MiB':>9}"
-        f" {'tree/matrix':>12} {'CPU':>5}"
+        f" {'tree/matrix':>12} {'CPU':>5} {'pairs':>6} {'CPU pairs':>9}"
     )
     for matrix, tree in pairs:
         cpu = {case.label: statistics.median(cpus[case.label]) for case in (matrix, tree)}
         for case in (matrix, tree):
-            ratio = cpu_ratio = ""
+            ratio = cpu_ratio = paired = cpu_paired = ""
             if case is tree:
                 ratio = f"{tree.median / matrix.median:.2f}"
                 cpu_ratio = f"{cpu[tree.label] / cpu[matrix.label]:.2f}"
+                paired = f"{by_run(tree.walls, matrix.walls):.3f}"
+                cpu_paired = f"{by_run(cpus[tree.label], cpus[matrix.label]):.3f}"
             print(
                 f"{case.shown:<26} {case.median:>9.3f} {min(case.walls):>7.3f}"
                 f" {cpu[case.label]:>7.3f} {max(case.peaks) / MiB:>9.1f} {ratio:>12}"
-                f" {cpu_ratio:>5}"
+                f" {cpu_ratio:>5} {paired:>6} {cpu_paired:>9}"
             )
+    print(
+        "\ntree/matrix, CPU: the ratios of the medians; pairs, CPU pairs: the medians of"
+        " the ratios run by run (each run times both commands of a pair, back to back)."
+    )
+
+
+def by_run(tree: Sequence[float], matrix: Sequence[float]) -> float:
+    """The median of tree's time over matrix's, run by run."""
+    return statistics.median(t / m for t, m in zip(tree, matrix, strict=True))
 
 
 if __name__ == "__main__":
