@@ -1187,7 +1187,8 @@ def select_tasks(
 
 def _owner(task: Task) -> int | None:
     """The effective uid of a selected process: told by its pidfd, else the owner of
-    /proc/PID (status where that is root); ``None`` if it is gone since selection."""
+    /proc/PID (status where that is root); ``None`` if it was reaped since selection
+    (a zombie still has its owner)."""
     if task.pidfd is not None:
         uid = pidfd_euid(task.pidfd)
         if uid is not None:
@@ -1199,7 +1200,7 @@ def _owner(task: Task) -> int | None:
         except OSError:
             uid = None
     # Read through the PID: it must still be the process selected.
-    return None if uid is None or task.gone() else uid
+    return None if uid is None or not Pin(task.pid, task.pidfd, task.starttime).same() else uid
 
 
 #: Processes from which selection reads their stats in two processes at once: fork()
