@@ -1129,10 +1129,11 @@ def select_tasks(
     # each, where the stat's owner is root's for every root-owned candidate and status
     # has to be read (a non-dumpable process's entries belong to root).
     later = owners and not early and uid_set is None and not threads
-    found_all = _read_stats(candidates, pidfds, owners and not later)
+    ask = owners and not later  # with the stats
+    found_all = _read_stats(candidates, pidfds, ask)
     for pid, pidfd, found in zip(candidates, pidfds, found_all, strict=True):
         st, uid = found if found is not None else (None, None)
-        if st is not None and (uid is not None or not owners or later) and st.pid == pid:
+        if st is not None and (uid is not None or not ask) and st.pid == pid:
             stats[pid] = (st, pidfd, uid)
             continue
         # Gone, or a thread ID: it names a thread's /proc entry but is not a process.
@@ -1193,12 +1194,7 @@ def _owner(task: Task) -> int | None:
         uid = pidfd_euid(task.pidfd)
         if uid is not None:
             return uid
-    uid = owner_uid(task.pid)
-    if uid == 0:
-        try:
-            uid = _status_field(task.pid, b"Uid:", 1)
-        except OSError:
-            uid = None
+    uid = _unless_root(task.pid, owner_uid(task.pid))
     # Read through the PID: it must still be the process selected.
     return None if uid is None or not Pin(task.pid, task.pidfd, task.starttime).same() else uid
 
@@ -1239,12 +1235,21 @@ def _stat_and_uid(pid: int, pidfd: int | None, proc: int, owner: bool = True) ->
     if not raw:
         return None
     st = parse_stat(raw)
-    if not owner or told or uid != 0 or st.pid != pid:
+    if not owner or told or st.pid != pid:
         return st, uid
+    return st, _unless_root(pid, uid)
+
+
+def _unless_root(pid: int, owner: int | None) -> int | None:
+    """The effective uid of process *pid*, whose /proc entries belong to *owner*: the
+    owner, unless root, whom a non-dumpable process's entries name whoever runs it:
+    then status tells.  ``None`` if it is gone."""
+    if owner != 0:
+        return owner
     try:
-        return st, effective_uid(pid, pidfd)
+        return _status_field(pid, b"Uid:", 1)
     except OSError:
-        return st, None
+        return None
 
 
 def _read_stats(
