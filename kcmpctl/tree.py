@@ -72,8 +72,10 @@ if TYPE_CHECKING:
     from typing import Protocol
 
     class Subject(Protocol):
-        """A compared task as the tree reads it: a :class:`Task`, or one of matrix's
-        rows (:class:`kcmpctl.matrix.Row`), which say the same."""
+        """A compared task as the tree reads it: one of matrix's rows
+        (:class:`kcmpctl.matrix.Row`), taken as they are, with no object made again
+        for each process.  ``id`` is the ID the groupings name it by (the PID, or the
+        TID with threads)."""
 
         @property
         def id(self) -> int: ...
@@ -85,27 +87,6 @@ if TYPE_CHECKING:
         def tid(self) -> int | None: ...
         @property
         def comm(self) -> str: ...
-
-
-class Task:
-    """A compared task as the tree places it (``tree`` itself passes matrix's rows,
-    which say the same: no object is made again for each process).
-
-    ``id`` is the ID the groupings name it by (the PID, or the TID with threads).
-    """
-
-    __slots__ = ("comm", "id", "pid", "ppid", "tid")
-
-    def __init__(self, id_: int, pid: int, ppid: int, tid: int | None, comm: str) -> None:
-        self.id = id_
-        self.pid = pid
-        self.ppid = ppid
-        #: the thread's ID when the task stands for a thread rather than its process
-        self.tid = tid
-        self.comm = comm
-
-    def __repr__(self) -> str:
-        return f"Task({self.id}, {self.pid}, {self.ppid}, {self.tid}, {self.comm!r})"
 
 
 class Node:
@@ -273,17 +254,6 @@ class Forest:
             if not self.depth[k]:
                 roots.append(node)
         return tuple(roots[::-1])
-
-
-def build(
-    tasks: Sequence[Subject],
-    groupings: Sequence[Grouping],
-    shown: Iterable[int],
-    *,
-    threads: bool = False,
-) -> tuple[Node, ...]:
-    """The forest of the processes *shown*, as :class:`Node` trees (see :func:`annotate`)."""
-    return annotate(tasks, groupings, shown, threads=threads).nodes()
 
 
 def annotate(

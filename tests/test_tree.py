@@ -5,17 +5,31 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import pytest
 
 from kcmpctl.kcmp import TASK_TYPES, Resource, compare, raw_kcmp
+from kcmpctl.matrix import Row
 from kcmpctl.render.tree import TIMES, document
 from kcmpctl.resources import NS_TYPES
-from kcmpctl.tree import Grouping, Share, Task, annotate, build
+from kcmpctl.tree import Grouping, Node, Share, annotate
 
 from .conftest import Family, run_on_a_terminal, wait_for_state
+
+
+def task(id_: int, pid: int, ppid: int, tid: int | None, comm: str) -> Row:
+    """A compared task as tree reads it: one of matrix's rows (owner unread)."""
+    return Row(id_, pid, tid, comm, None, None, False, ppid)
+
+
+def build(
+    tasks: list[Row], groupings: list[Grouping], shown: Iterable[int], *, threads: bool = False
+) -> tuple[Node, ...]:
+    """The forest as node trees, as the drawn tree and -r read it."""
+    return annotate(tasks, groupings, shown, threads=threads).nodes()
+
 
 Run = Callable[..., tuple[int, str, str]]
 NS_NAMES = [ns.cli_name for ns in NS_TYPES]
@@ -360,8 +374,8 @@ def test_nearest_holder_is_the_closest_in_the_tree() -> None:
     #           └ 5
     # files: {1, 4, 5} one object; 2 and 3 each their own
     tasks = [
-        Task(1, 1, 0, None, "a"),
-        *(Task(i, i, p, None, "x") for i, p in ((2, 1), (3, 2), (4, 3), (5, 3))),
+        task(1, 1, 0, None, "a"),
+        *(task(i, i, p, None, "x") for i, p in ((2, 1), (3, 2), (4, 3), (5, 3))),
     ]
     files = grouping("files", [(1, 4, 5), (2,), (3,)])
     (root,) = build(tasks, [files], [1, 2, 3, 4, 5])
@@ -375,7 +389,7 @@ def test_nearest_holder_is_the_closest_in_the_tree() -> None:
 
 
 def test_unknown_parent_and_absent() -> None:
-    tasks = [Task(1, 1, 0, None, "a"), Task(2, 2, 1, None, "b"), Task(3, 3, 2, None, "c")]
+    tasks = [task(1, 1, 0, None, "a"), task(2, 2, 1, None, "b"), task(3, 3, 2, None, "c")]
     io = grouping("io", [(3,)], absent=(2,), skipped={1: "permission denied"})
     (root,) = build(tasks, [io], [1, 2, 3])
     nodes = {n.pid: n for n in root.walk()}
@@ -419,7 +433,7 @@ def test_annotations_against_a_node_by_node_reading() -> None:
             i: (rng.randint(1, i - 1) if i > 1 and rng.random() < 0.9 else 0)
             for i in range(1, n + 1)
         }
-        tasks = [Task(i, i, ppid[i], None, f"c{i}") for i in range(1, n + 1)]
+        tasks = [task(i, i, ppid[i], None, f"c{i}") for i in range(1, n + 1)]
         shown = [i for i in range(1, n + 1) if rng.random() < 0.85]
         groupings = []
         for t in ("vm", "files", "io", "net"):
@@ -485,7 +499,7 @@ def test_annotations_against_a_node_by_node_reading() -> None:
 def test_folding_keeps_different_siblings_apart(fold: bool) -> None:
     from kcmpctl.render.tree import lines
 
-    tasks = [Task(1, 1, 0, None, "p"), *(Task(i, i, 1, None, "w") for i in range(2, 7))]
+    tasks = [task(1, 1, 0, None, "p"), *(task(i, i, 1, None, "w") for i in range(2, 7))]
     files = grouping("files", [(1, 2, 3, 4), (5,), (6,)])
     roots = build(tasks, [files], range(1, 7))
     (top,) = lines(roots, fold=fold)
@@ -587,9 +601,9 @@ def test_json_text_is_the_document_json_writes() -> None:
     from kcmpctl.render.text import json_text
 
     names = ["a\\b", "esc\x1b[31m", "nl\nx", "bad\udcff", "café", "\U0001f600", 'q"', "[x]"]
-    tasks = [Task(1, 1, 0, None, names[0])]
-    tasks += [Task(i, i, i - 1, None, names[i - 1]) for i in range(2, len(names) + 1)]
-    tasks += [Task(100, 5, 4, 100, "thr\\d"), Task(101, 5, 4, 101, "t")]
+    tasks = [task(1, 1, 0, None, names[0])]
+    tasks += [task(i, i, i - 1, None, names[i - 1]) for i in range(2, len(names) + 1)]
+    tasks += [task(100, 5, 4, 100, "thr\\d"), task(101, 5, 4, 101, "t")]
     files = grouping("files", [(1, 3, 100), (2,), (4, 5, 101), (6,), (7,), (8,)])
     io = grouping("io", [(3,)], absent=(2, 4, 5, 6, 7, 8, 100, 101), skipped={1: "denied \\ é"})
     forest = annotate(tasks, [files, io], range(1, 9), threads=True)
@@ -621,7 +635,7 @@ def test_json_of_a_chain_deeper_than_pythons_stack() -> None:
     import sys
 
     n = sys.getrecursionlimit() * 3
-    tasks = [Task(i, i, i - 1, None, "link") for i in range(1, n + 1)]
+    tasks = [task(i, i, i - 1, None, "link") for i in range(1, n + 1)]
     files = grouping("files", [tuple(range(1, n + 1))])
     forest = annotate(tasks, [files], range(1, n + 1))
     text = str(document(forest, []))
